@@ -1,0 +1,1 @@
+//! PromQL evaluation over the storage contract (being written).

@@ -1,0 +1,2 @@
+//! The `tickdb` binary (being written).
+fn main() {}
