@@ -1,1 +1,477 @@
-//! (being written)
+//! Prometheus's XOR chunk encoding (encoding byte 1), bit for bit.
+//!
+//! Layout (see `docs/format/chunk-xor.md` and Prometheus's `tsdb/chunkenc/xor.go`): a 2-byte
+//! big-endian sample count, then a bit stream (MSB first): sample 0 as `varint(t)` + 64 raw value
+//! bits; sample 1 as `uvarint(t1 - t0)` + value XOR; later samples as a timestamp
+//! delta-of-delta in the buckets `0` / `10`+14 / `110`+17 / `1110`+20 / `1111`+64 bits, then the
+//! value XOR (`0` same value, `10` reuse the previous leading/trailing-zero window, `11` + 5-bit
+//! leading (capped at 31) + 6-bit significant-bit count (64 written as 0) + the bits).
+//!
+//! Values are stored by their bit pattern, so every NaN payload (including Prometheus's stale
+//! marker `0x7ff0000000000002`), `-0.0` and subnormals come back exactly.
+//!
+//! - [`XorEncoder`] owns the bytes and the appender state (the head appends without re-scanning);
+//!   [`XorEncoder::from_bytes`] recovers that state from existing chunk bytes.
+//! - [`XorDecoder`] borrows bytes; [`XorIterator`] owns them and implements
+//!   [`crate::SampleIterator`]. Both end with an error value on truncated or corrupt input:
+//!   decoding never panics and always terminates (each sample consumes at least two bits).
+
+mod bstream;
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod tests;
+
+use bstream::{write_uvarint, write_varint, BitReader, BitWriter};
+
+use crate::error::{Error, Result};
+use crate::reader::ChunkData;
+use crate::storage::{Sample, SampleIterator, Timestamp};
+
+/// The encoding byte of XOR chunks in block chunk files and head chunk files.
+pub const ENCODING_XOR: u8 = 1;
+/// Samples per head chunk before a new one is cut (Prometheus's `DefaultSamplesPerChunk`).
+pub const SAMPLES_PER_CHUNK: usize = 120;
+/// Hard cap on an XOR chunk's size in Prometheus (`MaxBytesPerXORChunk`).
+pub const MAX_BYTES_PER_XOR_CHUNK: usize = 1024;
+/// The most a single append can add to a chunk: 4 + 64 dod bits + 2 + 5 + 6 + 64 value bits,
+/// rounded up (Prometheus cuts a chunk when `len > 1024 - 19`).
+pub const MAX_BYTES_PER_APPEND: usize = 19;
+
+/// Size of the sample-count header.
+const HEADER_BYTES: usize = 2;
+/// "No window yet": forces a new leading/trailing window on the first XOR.
+const NO_WINDOW: u8 = 0xff;
+/// The path shown in corruption errors of chunk bytes (they carry no file of their own).
+const CHUNK_PATH: &str = "<xor chunk>";
+
+/// Does `x` fit Prometheus's `bitRange(x, nbits)`: `-(2^(n-1) - 1) ..= 2^(n-1)`?
+/// (Asymmetric on purpose: the reader treats the pattern `1 << (n-1)` as positive.)
+#[inline]
+fn bit_range(x: i64, nbits: u32) -> bool {
+    -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
+}
+
+/// Builds an XOR chunk sample by sample, keeping the state needed for the next append.
+#[derive(Clone, Debug)]
+pub struct XorEncoder {
+    w: BitWriter,
+    num: u16,
+    first_t: i64,
+    t: i64,
+    /// Bits of the last value.
+    v: u64,
+    /// Last timestamp delta (as Go's `uint64`; arithmetic wraps like Go's).
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl XorEncoder {
+    /// An empty chunk (just the zero sample count).
+    pub fn new() -> Self {
+        Self::with_capacity(128)
+    }
+
+    /// An empty chunk with room for `bytes` bytes before reallocating.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes.max(HEADER_BYTES));
+        buf.extend_from_slice(&[0, 0]);
+        XorEncoder {
+            w: BitWriter::from_vec(buf, 0),
+            num: 0,
+            first_t: 0,
+            t: 0,
+            v: 0,
+            t_delta: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+        }
+    }
+
+    /// Appends a sample. The caller guarantees `t` is greater than the previous timestamp.
+    ///
+    /// # Panics
+    /// If the chunk already holds `u16::MAX` samples (the count header cannot say more).
+    /// Chunks are cut at [`SAMPLES_PER_CHUNK`] / [`MAX_BYTES_PER_XOR_CHUNK`], far below that;
+    /// use [`XorEncoder::is_full`] when in doubt.
+    pub fn append(&mut self, t: i64, v: f64) {
+        assert!(!self.is_full(), "XOR chunk holds {} samples already", self.num);
+        let vbits = v.to_bits();
+        let mut t_delta = 0u64;
+        match self.num {
+            0 => {
+                write_varint(&mut self.w, t);
+                self.w.write_bits(vbits, 64);
+                self.first_t = t;
+            }
+            1 => {
+                t_delta = t.wrapping_sub(self.t) as u64;
+                write_uvarint(&mut self.w, t_delta);
+                self.write_value(vbits);
+            }
+            _ => {
+                t_delta = t.wrapping_sub(self.t) as u64;
+                let dod = t_delta.wrapping_sub(self.t_delta) as i64;
+                if dod == 0 {
+                    self.w.write_bit(false);
+                } else if bit_range(dod, 14) {
+                    self.w.write_bits(0b10, 2);
+                    self.w.write_bits(dod as u64, 14);
+                } else if bit_range(dod, 17) {
+                    self.w.write_bits(0b110, 3);
+                    self.w.write_bits(dod as u64, 17);
+                } else if bit_range(dod, 20) {
+                    self.w.write_bits(0b1110, 4);
+                    self.w.write_bits(dod as u64, 20);
+                } else {
+                    self.w.write_bits(0b1111, 4);
+                    self.w.write_bits(dod as u64, 64);
+                }
+                self.write_value(vbits);
+            }
+        }
+        self.t = t;
+        self.v = vbits;
+        self.t_delta = t_delta;
+        self.num += 1;
+        self.w.buf[..HEADER_BYTES].copy_from_slice(&self.num.to_be_bytes());
+    }
+
+    fn write_value(&mut self, vbits: u64) {
+        let delta = vbits ^ self.v;
+        if delta == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        // Clamped so it fits the 5-bit field.
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+            self.w.write_bit(false);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.w.write_bits(delta >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.w.write_bit(true);
+            self.w.write_bits(u64::from(leading), 5);
+            let sig = 64 - u32::from(leading) - u32::from(trailing);
+            // 64 does not fit in 6 bits and 0 never occurs (delta != 0): 64 is written as 0.
+            self.w.write_bits(u64::from(sig) & 0x3f, 6);
+            self.w.write_bits(delta >> trailing, sig);
+        }
+    }
+
+    /// Whether the sample-count header is at its maximum.
+    pub fn is_full(&self) -> bool {
+        self.num == u16::MAX
+    }
+
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.num)
+    }
+
+    /// The full Prometheus chunk bytes, including the 2-byte sample count.
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.buf
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.w.buf
+    }
+
+    /// Resumes appending to existing chunk bytes. The samples are decoded and re-encoded, which
+    /// recovers the appender state and gives exactly the bytes an uninterrupted encoder would
+    /// have (trailing garbage and padding bits are dropped).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        let samples = decode_all(&bytes)?;
+        let mut e = XorEncoder::with_capacity(bytes.capacity());
+        for s in samples {
+            e.append(s.t, s.v);
+        }
+        Ok(e)
+    }
+
+    /// Timestamp of the first sample.
+    pub fn min_time(&self) -> Option<i64> {
+        (self.num > 0).then_some(self.first_t)
+    }
+
+    /// Timestamp of the last sample.
+    pub fn max_time(&self) -> Option<i64> {
+        (self.num > 0).then_some(self.t)
+    }
+
+    /// The last sample appended.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        (self.num > 0).then(|| (self.t, f64::from_bits(self.v)))
+    }
+
+    /// A borrowing decoder over the chunk as it is now.
+    pub fn iter(&self) -> XorDecoder<'_> {
+        XorDecoder { bytes: &self.w.buf, st: DecodeState::valid(&self.w.buf), err: None }
+    }
+
+    /// Bits used so far (header included); the chunk is `ceil(bits / 8)` bytes.
+    pub fn bit_len(&self) -> usize {
+        self.w.bit_len()
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.w.buf.shrink_to_fit();
+    }
+
+    /// Heap memory held (the byte buffer's capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.w.buf.capacity()
+    }
+}
+
+/// Decoding state, separate from the bytes so borrowing and owning decoders share it.
+#[derive(Clone, Debug)]
+struct DecodeState {
+    /// Bit position of the next sample.
+    pos: usize,
+    total: u16,
+    read: u16,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl DecodeState {
+    fn new(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < HEADER_BYTES {
+            return Err(Error::corruption(CHUNK_PATH, 0, format!("chunk of {} bytes has no sample count", bytes.len())));
+        }
+        Ok(Self::valid(bytes))
+    }
+
+    /// For bytes known to hold a header (our own encoder's).
+    fn valid(bytes: &[u8]) -> Self {
+        let total = match bytes {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        DecodeState { pos: HEADER_BYTES * 8, total, read: 0, t: 0, v: 0, t_delta: 0, leading: 0, trailing: 0 }
+    }
+
+    fn corrupt(&self, what: &str) -> Error {
+        Error::corruption(
+            CHUNK_PATH,
+            (self.pos / 8) as u64,
+            format!("{what} in sample {} of {} (bit {})", self.read, self.total, self.pos),
+        )
+    }
+
+    /// The next sample, `Ok(None)` at the end. After an error the state is unspecified.
+    fn next(&mut self, bytes: &[u8]) -> Result<Option<(i64, f64)>> {
+        if self.read >= self.total {
+            return Ok(None);
+        }
+        let mut r = BitReader::new(bytes, self.pos);
+        let res = self.read_sample(&mut r);
+        match res {
+            Ok(()) => {
+                self.pos = r.pos;
+                self.read += 1;
+                Ok(Some((self.t, f64::from_bits(self.v))))
+            }
+            Err(what) => Err(self.corrupt(what)),
+        }
+    }
+
+    fn read_sample(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
+        const TRUNCATED: &str = "truncated chunk";
+        let varint_err = |overflow: bool| if overflow { "varint overflows 64 bits" } else { TRUNCATED };
+        match self.read {
+            0 => {
+                let t = r.read_varint().map_err(varint_err)?;
+                let v = r.read_bits(64).ok_or(TRUNCATED)?;
+                self.t = t;
+                self.v = v;
+                return Ok(());
+            }
+            1 => {
+                let d = r.read_uvarint().map_err(varint_err)?;
+                self.t_delta = d;
+            }
+            _ => {
+                let mut prefix = 0u32;
+                while prefix < 4 && r.read_bit().ok_or(TRUNCATED)? {
+                    prefix += 1;
+                }
+                let dod = match prefix {
+                    0 => 0,
+                    4 => r.read_bits(64).ok_or(TRUNCATED)? as i64,
+                    _ => {
+                        let sz = [0, 14, 17, 20][prefix as usize];
+                        let mut b = r.read_bits(sz).ok_or(TRUNCATED)?;
+                        // Negative numbers come back as high unsigned numbers.
+                        if b > 1 << (sz - 1) {
+                            b = b.wrapping_sub(1 << sz);
+                        }
+                        b as i64
+                    }
+                };
+                self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
+            }
+        }
+        self.t = self.t.wrapping_add(self.t_delta as i64);
+        self.read_value(r)
+    }
+
+    fn read_value(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
+        const TRUNCATED: &str = "truncated chunk";
+        if !r.read_bit().ok_or(TRUNCATED)? {
+            return Ok(());
+        }
+        if r.read_bit().ok_or(TRUNCATED)? {
+            let leading = r.read_bits(5).ok_or(TRUNCATED)? as u8;
+            let mut sig = r.read_bits(6).ok_or(TRUNCATED)? as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            if u32::from(leading) + u32::from(sig) > 64 {
+                return Err("value window exceeds 64 bits");
+            }
+            self.leading = leading;
+            self.trailing = 64 - leading - sig;
+        }
+        let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+        let bits = r.read_bits(sig).ok_or(TRUNCATED)?;
+        // sig >= 1 here: a window always has at least one significant bit.
+        self.v ^= bits.checked_shl(u32::from(self.trailing)).unwrap_or(0);
+        Ok(())
+    }
+}
+
+/// Decodes a chunk from borrowed bytes. Iterate with `next()`; check [`XorDecoder::err`] at
+/// the end.
+pub struct XorDecoder<'a> {
+    bytes: &'a [u8],
+    st: DecodeState,
+    err: Option<Error>,
+}
+
+impl<'a> XorDecoder<'a> {
+    pub fn new(bytes: &'a [u8]) -> Result<Self> {
+        Ok(XorDecoder { bytes, st: DecodeState::new(bytes)?, err: None })
+    }
+
+    /// The sample count from the header.
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.st.total)
+    }
+
+    /// The error that ended decoding early, if any.
+    pub fn err(&self) -> Option<&Error> {
+        self.err.as_ref()
+    }
+}
+
+impl Iterator for XorDecoder<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if self.err.is_some() {
+            return None;
+        }
+        match self.st.next(self.bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                self.err = Some(e);
+                None
+            }
+        }
+    }
+}
+
+/// Owns chunk bytes and iterates their samples; a [`SampleIterator`].
+pub struct XorIterator {
+    bytes: Vec<u8>,
+    st: DecodeState,
+    /// The last sample returned (a seek may return it again).
+    cur: Option<Sample>,
+    err: Option<Error>,
+}
+
+impl XorIterator {
+    pub fn new(bytes: Vec<u8>) -> Result<Self> {
+        let st = DecodeState::new(&bytes)?;
+        Ok(XorIterator { bytes, st, cur: None, err: None })
+    }
+
+    /// From a chunk read by a [`crate::reader::ChunkReader`]; rejects other encodings.
+    pub fn from_chunk(chunk: ChunkData) -> Result<Self> {
+        if chunk.encoding != ENCODING_XOR {
+            return Err(Error::corruption(CHUNK_PATH, 0, format!("unsupported chunk encoding {}", chunk.encoding)));
+        }
+        Self::new(chunk.bytes)
+    }
+
+    pub fn num_samples(&self) -> usize {
+        usize::from(self.st.total)
+    }
+}
+
+impl SampleIterator for XorIterator {
+    fn next(&mut self) -> Option<Sample> {
+        if self.err.is_some() {
+            return None;
+        }
+        match self.st.next(&self.bytes) {
+            Ok(Some((t, v))) => {
+                let s = Sample { t, v };
+                self.cur = Some(s);
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.err = Some(e);
+                None
+            }
+        }
+    }
+
+    fn seek(&mut self, ts: Timestamp) -> Option<Sample> {
+        if self.err.is_some() {
+            return None;
+        }
+        if let Some(s) = self.cur
+            && s.t >= ts
+        {
+            return Some(s);
+        }
+        loop {
+            let s = self.next()?;
+            if s.t >= ts {
+                return Some(s);
+            }
+        }
+    }
+
+    fn err(&self) -> Option<&Error> {
+        self.err.as_ref()
+    }
+}
+
+/// Decodes a whole chunk into samples.
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<Sample>> {
+    let mut st = DecodeState::new(bytes)?;
+    let mut out = Vec::with_capacity(usize::from(st.total));
+    while let Some((t, v)) = st.next(bytes)? {
+        out.push(Sample { t, v });
+    }
+    Ok(out)
+}

@@ -1,1 +1,624 @@
-//! (being written)
+//! The head: the in-memory, appendable part of the database.
+//!
+//! - Series are found by the 64-bit hash of their labels in sharded maps (so appenders on
+//!   different threads rarely contend) and numbered by `u32` ids that are never reused. Each
+//!   series lives behind its own mutex in pages of 1024 slots ([`MemSeries`]).
+//! - Labels are stored as `u32` symbol ids into a reference-counted head symbol table; postings
+//!   map label pairs to roaring bitmaps of ids (`head/postings.rs`).
+//! - Samples go through an [`Appender`] (`head/appender.rs`): staged, checked per sample,
+//!   written to the WAL in one call at commit, and only then applied and visible.
+//! - Full chunks are written to `chunks_head/` (`head/chunk_mapper.rs`) and dropped from the heap;
+//!   the WAL and those files are read back at [`Head::open`] (`head/replay.rs`).
+//! - [`HeadRangeReader`] serves a time range of the head through the same
+//!   [`crate::reader::BlockReader`] traits as an on-disk block (`head/reader.rs`).
+//! - [`Head::truncate`] drops data persisted in blocks, garbage-collects empty series and
+//!   checkpoints the WAL; [`Head::delete`] records tombstones.
+//!
+//! Lock order (never taken the other way round): `gc` → hash shard → series slot → symbols →
+//! postings; the chunk files' and WAL's own locks are innermost.
+
+mod appender;
+pub(crate) mod chunk_mapper;
+mod postings;
+mod reader;
+mod replay;
+pub(crate) mod series;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{AppendError, Error, Result};
+use crate::labels::{Label, LabelLimits, Labels};
+use crate::matcher::Matcher;
+use crate::metrics::{Counter, Gauge, Registry};
+use crate::reader::Interval;
+use crate::storage::{Appendable, Appender, Timestamp};
+use crate::wal::{FsyncPolicy, Wal};
+
+pub use appender::HeadAppender;
+use chunk_mapper::ChunkDiskMapper;
+use postings::{FxMap, MemPostings, Symbols};
+pub use reader::{HeadChunkReader, HeadIndexReader, HeadRangeReader, HeadTombstoneReader};
+use series::MemSeries;
+pub use stats::{HeadStats, StatEntry};
+
+/// Default chunk range: 2 hours in milliseconds.
+pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 3600 * 1000;
+/// Number of hash shards (a power of two).
+const HASH_SHARDS: usize = 64;
+const PAGE_BITS: u32 = 10;
+const PAGE_SIZE: usize = 1 << PAGE_BITS;
+/// Name of the head chunk directory inside the data dir.
+pub const CHUNKS_HEAD_DIR: &str = "chunks_head";
+/// Name of the WAL directory inside the data dir.
+pub const WAL_DIR: &str = "wal";
+
+/// How a head is set up.
+#[derive(Clone)]
+pub struct HeadOptions {
+    /// Data directory (holding `wal/` and `chunks_head/`); `None` keeps everything in memory
+    /// with no WAL (tests, `rules test`).
+    pub dir: Option<PathBuf>,
+    /// When WAL writes are fsync'd.
+    pub fsync: FsyncPolicy,
+    /// Width of the chunk-range windows in ms (chunks never span a window boundary).
+    pub chunk_range: i64,
+    /// How far (ms) behind a series' newest sample a sample may still be accepted; 0 = none.
+    pub out_of_order_window: i64,
+    pub label_limits: LabelLimits,
+    /// Maximum number of series; 0 = unlimited.
+    pub max_series: usize,
+    /// Samples older than this are out of bounds, and skipped when replaying the WAL: the max
+    /// time of the newest persisted block (`i64::MIN` when there is none).
+    pub min_valid_time: Timestamp,
+    pub registry: Registry,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            dir: None,
+            fsync: FsyncPolicy::Always,
+            chunk_range: DEFAULT_CHUNK_RANGE,
+            out_of_order_window: 0,
+            label_limits: LabelLimits::default(),
+            max_series: 0,
+            min_valid_time: i64::MIN,
+            registry: Registry::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HeadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadOptions")
+            .field("dir", &self.dir)
+            .field("chunk_range", &self.chunk_range)
+            .field("out_of_order_window", &self.out_of_order_window)
+            .field("max_series", &self.max_series)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of series slots.
+struct Page {
+    slots: Box<[Mutex<Option<MemSeries>>]>,
+    live: AtomicU32,
+}
+
+/// Series by id, in pages of [`PAGE_SIZE`] slots.
+#[derive(Default)]
+struct SeriesStore {
+    pages: RwLock<Vec<Option<Arc<Page>>>>,
+}
+
+impl SeriesStore {
+    fn page(&self, id: u32) -> Option<Arc<Page>> {
+        self.pages.read().get((id >> PAGE_BITS) as usize).cloned().flatten()
+    }
+
+    /// Runs `f` on series `id` under its lock; `None` if there is no such series.
+    fn with<R>(&self, id: u32, f: impl FnOnce(&mut MemSeries) -> R) -> Option<R> {
+        let page = self.page(id)?;
+        let mut slot = page.slots[id as usize & (PAGE_SIZE - 1)].lock();
+        slot.as_mut().map(f)
+    }
+
+    fn insert(&self, id: u32, s: MemSeries) {
+        let p = (id >> PAGE_BITS) as usize;
+        let page = match self.page(id) {
+            Some(page) => page,
+            None => {
+                let mut pages = self.pages.write();
+                if pages.len() <= p {
+                    pages.resize(p + 1, None);
+                }
+                pages[p]
+                    .get_or_insert_with(|| {
+                        Arc::new(Page { slots: (0..PAGE_SIZE).map(|_| Mutex::new(None)).collect(), live: AtomicU32::new(0) })
+                    })
+                    .clone()
+            }
+        };
+        let mut slot = page.slots[id as usize & (PAGE_SIZE - 1)].lock();
+        if slot.replace(s).is_none() {
+            page.live.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes series `id`; frees its page when empty and no later id can land in it.
+    fn remove(&self, id: u32, next_id: u32) -> Option<MemSeries> {
+        let page = self.page(id)?;
+        let s = page.slots[id as usize & (PAGE_SIZE - 1)].lock().take()?;
+        let p = (id >> PAGE_BITS) as usize;
+        if page.live.fetch_sub(1, Ordering::Relaxed) == 1 && ((p + 1) << PAGE_BITS) as u64 <= next_id as u64 {
+            let mut pages = self.pages.write();
+            if let Some(slot) = pages.get_mut(p)
+                && slot.as_ref().is_some_and(|pg| pg.live.load(Ordering::Relaxed) == 0)
+            {
+                *slot = None;
+            }
+        }
+        Some(s)
+    }
+
+    /// All live ids, ascending.
+    fn ids(&self) -> Vec<u32> {
+        let pages: Vec<(usize, Arc<Page>)> =
+            self.pages.read().iter().enumerate().filter_map(|(i, p)| p.clone().map(|p| (i, p))).collect();
+        let mut out = Vec::new();
+        for (i, page) in pages {
+            for (j, slot) in page.slots.iter().enumerate() {
+                if slot.lock().is_some() {
+                    out.push(((i << PAGE_BITS) | j) as u32);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Hash → series id, with rare hash collisions in a side map.
+#[derive(Default)]
+/// Keyed by the low 32 bits of the label hash (the shard is chosen by the high bits); equal
+/// keys are told apart by comparing labels.
+struct HashShard {
+    map: FxMap<u32, u32>,
+    collisions: FxMap<u32, Vec<u32>>,
+}
+
+impl HashShard {
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let hash = hash as u32;
+        self.map.get(&hash).copied().into_iter().chain(self.collisions.get(&hash).into_iter().flatten().copied())
+    }
+    fn insert(&mut self, hash: u64, id: u32) {
+        let hash = hash as u32;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.map.entry(hash) {
+            e.insert(id);
+        } else {
+            self.collisions.entry(hash).or_default().push(id);
+        }
+    }
+    fn remove(&mut self, hash: u64, id: u32) {
+        let hash = hash as u32;
+        if self.map.get(&hash) == Some(&id) {
+            self.map.remove(&hash);
+            if let Some(v) = self.collisions.get_mut(&hash) {
+                if let Some(next) = v.pop() {
+                    self.map.insert(hash, next);
+                }
+                if v.is_empty() {
+                    self.collisions.remove(&hash);
+                }
+            }
+        } else if let Some(v) = self.collisions.get_mut(&hash) {
+            v.retain(|x| *x != id);
+            if v.is_empty() {
+                self.collisions.remove(&hash);
+            }
+        }
+    }
+}
+
+pub(crate) struct HeadMetrics {
+    series: Arc<Gauge>,
+    chunks: Arc<Gauge>,
+    series_created: Arc<Counter>,
+    series_removed: Arc<Counter>,
+    samples_appended: Arc<Counter>,
+    ooo_appended: Arc<Counter>,
+    min_time: Arc<Gauge>,
+    max_time: Arc<Gauge>,
+    registry: Registry,
+}
+
+impl HeadMetrics {
+    fn new(r: &Registry) -> Self {
+        // Pre-create every rejection reason so the family renders with zeros.
+        for e in [AppendError::OutOfOrder, AppendError::OutOfBounds, AppendError::DuplicateSampleForTimestamp, AppendError::TooManySeries] {
+            r.counter_with(REJECTED, REJECTED_HELP, &[("reason", e.reason())]);
+        }
+        HeadMetrics {
+            series: r.gauge("tickdb_head_series", "Number of series in the head."),
+            chunks: r.gauge("tickdb_head_chunks", "Number of chunks in the head."),
+            series_created: r.counter("tickdb_head_series_created_total", "Series created in the head."),
+            series_removed: r.counter("tickdb_head_series_removed_total", "Series removed from the head."),
+            samples_appended: r.counter("tickdb_samples_appended_total", "Samples appended to the head."),
+            ooo_appended: r
+                .counter("tickdb_head_out_of_order_samples_appended_total", "Out-of-order samples appended to the head."),
+            min_time: r.gauge("tickdb_head_min_time", "Lowest timestamp in the head (ms)."),
+            max_time: r.gauge("tickdb_head_max_time", "Highest timestamp in the head (ms)."),
+            registry: r.clone(),
+        }
+    }
+
+    fn rejected(&self, e: &AppendError) {
+        self.registry.counter_with(REJECTED, REJECTED_HELP, &[("reason", e.reason())]).inc();
+    }
+}
+
+const REJECTED: &str = "tickdb_samples_rejected_total";
+const REJECTED_HELP: &str = "Samples rejected by the head, by reason.";
+
+/// The in-memory head. Share it as `Arc<Head>`; it is `Send + Sync`.
+pub struct Head {
+    opts: HeadOptions,
+    symbols: RwLock<Symbols>,
+    postings: RwLock<MemPostings>,
+    shards: Box<[RwLock<HashShard>]>,
+    series: SeriesStore,
+    next_id: AtomicU32,
+    num_series: AtomicU64,
+    num_chunks: AtomicI64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    /// Samples older than this are out of bounds (the max time of the newest persisted block).
+    min_valid_time: AtomicI64,
+    tombstones: RwLock<FxMap<u32, Vec<Interval>>>,
+    wal: Option<Wal>,
+    chunks: Option<ChunkDiskMapper>,
+    /// Commits hold it shared; garbage collection exclusively (so a commit never applies samples
+    /// to a series being removed).
+    gc: RwLock<()>,
+    /// Distinguishes appenders, so a pending-series hint of one is not taken by another.
+    appender_seq: AtomicU32,
+    metrics: HeadMetrics,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head").field("opts", &self.opts).field("num_series", &self.num_series()).finish_non_exhaustive()
+    }
+}
+
+/// Do the symbol-id pairs spell `labels`?
+fn labels_equal(pairs: &[u32], labels: &Labels, syms: &Symbols) -> bool {
+    pairs.len() == labels.len() * 2
+        && pairs.chunks_exact(2).zip(labels.iter()).all(|(p, l)| **syms.resolve(p[0]) == *l.name && **syms.resolve(p[1]) == *l.value)
+}
+
+fn pairs_to_labels(pairs: &[u32], syms: &Symbols) -> Labels {
+    Labels::from_sorted(pairs.chunks_exact(2).map(|p| Label { name: syms.resolve(p[0]).clone(), value: syms.resolve(p[1]).clone() }).collect())
+}
+
+impl Head {
+    /// Opens a head: in memory when `opts.dir` is `None`, otherwise reading back the head chunk
+    /// files and replaying the WAL of `dir`.
+    pub fn open(opts: HeadOptions) -> Result<Arc<Head>> {
+        replay::open(opts)
+    }
+
+    fn new_empty(opts: HeadOptions, wal: Option<Wal>, chunks: Option<ChunkDiskMapper>) -> Head {
+        let metrics = HeadMetrics::new(&opts.registry);
+        Head {
+            symbols: RwLock::default(),
+            postings: RwLock::default(),
+            shards: (0..HASH_SHARDS).map(|_| RwLock::default()).collect(),
+            series: SeriesStore::default(),
+            next_id: AtomicU32::new(1),
+            num_series: AtomicU64::new(0),
+            num_chunks: AtomicI64::new(0),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            tombstones: RwLock::default(),
+            wal,
+            chunks,
+            gc: RwLock::new(()),
+            appender_seq: AtomicU32::new(0),
+            metrics,
+            opts,
+        }
+    }
+
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    /// A new appender (the same as [`Appendable::appender`] on `Arc<Head>`).
+    pub fn appender(self: &Arc<Self>) -> HeadAppender {
+        HeadAppender::new(self.clone())
+    }
+
+    /// Number of series in the head.
+    pub fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Relaxed)
+    }
+
+    /// Number of chunks (full and open) in the head.
+    pub fn num_chunks(&self) -> u64 {
+        self.num_chunks.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Lowest sample timestamp in the head (`i64::MAX` when empty).
+    pub fn min_time(&self) -> Timestamp {
+        self.min_time.load(Ordering::Relaxed)
+    }
+
+    /// Highest sample timestamp in the head (`i64::MIN` when empty).
+    pub fn max_time(&self) -> Timestamp {
+        self.max_time.load(Ordering::Relaxed)
+    }
+
+    /// Samples older than this are rejected as out of bounds.
+    pub fn min_valid_time(&self) -> Timestamp {
+        self.min_valid_time.load(Ordering::Relaxed)
+    }
+
+    /// Raises the min valid time (e.g. to the max time of the newest block at startup).
+    pub fn set_min_valid_time(&self, t: Timestamp) {
+        self.min_valid_time.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// A reader over `[mint, maxt]` (inclusive), usable like a block.
+    pub fn range_reader(self: &Arc<Self>, mint: Timestamp, maxt: Timestamp) -> HeadRangeReader {
+        HeadRangeReader::new(self.clone(), mint, maxt)
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<HashShard> {
+        &self.shards[(hash >> 58) as usize % HASH_SHARDS]
+    }
+
+    /// The id of the series with exactly `labels`, if it exists.
+    pub(crate) fn lookup(&self, labels: &Labels, hash: u64) -> Option<u32> {
+        let shard = self.shard(hash).read();
+        shard.candidates(hash).find(|&id| {
+            self.series.with(id, |s| labels_equal(&s.labels, labels, &self.symbols.read())).unwrap_or(false)
+        })
+    }
+
+    /// Returns the id of the series with `labels`, creating it (with id `want`, if given, as
+    /// during replay) when missing. `Ok((id, created))`.
+    pub(crate) fn get_or_create(&self, labels: &Labels, hash: u64, want: Option<u32>) -> Result<(u32, bool), AppendError> {
+        let mut shard = self.shard(hash).write();
+        if let Some(id) = shard.candidates(hash).find(|&id| {
+            self.series.with(id, |s| labels_equal(&s.labels, labels, &self.symbols.read())).unwrap_or(false)
+        }) {
+            return Ok((id, false));
+        }
+        if self.opts.max_series > 0 && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series as u64 && want.is_none() {
+            return Err(AppendError::TooManySeries);
+        }
+        let id = match want {
+            Some(id) => {
+                self.next_id.fetch_max(id.saturating_add(1), Ordering::Relaxed);
+                id
+            }
+            None => self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
+        let pairs: Box<[u32]> = {
+            let mut syms = self.symbols.write();
+            let mut v = Vec::with_capacity(labels.len() * 2);
+            for l in labels.iter() {
+                v.push(syms.acquire(&l.name));
+                v.push(syms.acquire(&l.value));
+            }
+            v.into_boxed_slice()
+        };
+        self.postings.write().add(id, &pairs);
+        self.series.insert(id, MemSeries::new(pairs));
+        shard.insert(hash, id);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        self.metrics.series.inc();
+        self.metrics.series_created.inc();
+        Ok((id, true))
+    }
+
+    /// Removes series `id` (its data must be gone already) from every index.
+    fn remove_series(&self, id: u32) {
+        let Some(s) = self.series.remove(id, self.next_id.load(Ordering::Relaxed)) else { return };
+        let labels = pairs_to_labels(&s.labels, &self.symbols.read());
+        self.shard(labels.hash64()).write().remove(labels.hash64(), id);
+        self.postings.write().remove(id, &s.labels);
+        {
+            let mut syms = self.symbols.write();
+            for &sym in s.labels.iter() {
+                syms.release(sym);
+            }
+        }
+        self.tombstones.write().remove(&id);
+        self.num_chunks.fetch_sub(s.num_chunks() as i64, Ordering::Relaxed);
+        self.num_series.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.series.dec();
+        self.metrics.series_removed.inc();
+    }
+
+    /// The labels of series `id`.
+    pub fn series_labels(&self, id: u32) -> Option<Labels> {
+        let syms = &self.symbols;
+        self.series.with(id, |s| pairs_to_labels(&s.labels, &syms.read()))
+    }
+
+    fn note_time(&self, t: Timestamp) {
+        if self.min_time.fetch_min(t, Ordering::Relaxed) > t {
+            self.metrics.min_time.set(t as f64);
+        }
+        if self.max_time.fetch_max(t, Ordering::Relaxed) < t {
+            self.metrics.max_time.set(t as f64);
+        }
+    }
+
+    fn chunk_created(&self, n: i64) {
+        self.num_chunks.fetch_add(n, Ordering::Relaxed);
+        self.metrics.chunks.add(n as f64);
+    }
+
+    /// Applies one checked sample to series `id` (commit and replay). Re-checks it against the
+    /// series as it is now; returns whether it was stored (`Err` for a rejection).
+    pub(crate) fn apply_sample(&self, id: u32, t: Timestamp, v: f64) -> Result<bool, AppendError> {
+        let window = self.opts.out_of_order_window;
+        let range = self.opts.chunk_range;
+        let mapper = self.chunks.as_ref();
+        let r = self.series.with(id, |s| {
+            let had_open = s.open.is_some();
+            match s.check(t, v, window, None)? {
+                series::Verdict::InOrder => {
+                    let cut = s.append(id, t, v, range, mapper);
+                    Ok((true, false, usize::from(cut || !had_open)))
+                }
+                series::Verdict::OutOfOrder => Ok((s.insert_ooo(t, v), true, 0)),
+                series::Verdict::Duplicate => Ok((false, false, 0)),
+            }
+        });
+        match r {
+            None => Err(AppendError::Closed),
+            Some(Err(e)) => Err(e),
+            Some(Ok((stored, ooo, new_chunks))) => {
+                if new_chunks > 0 {
+                    self.chunk_created(new_chunks as i64);
+                }
+                if stored {
+                    self.note_time(t);
+                    if ooo {
+                        self.metrics.ooo_appended.inc();
+                    }
+                }
+                Ok(stored)
+            }
+        }
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching `matchers` (tombstones,
+    /// also written to the WAL).
+    pub fn delete(self: &Arc<Self>, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Result<()> {
+        if mint > maxt {
+            return Err(Error::InvalidArgument(format!("delete range start {mint} is after end {maxt}")));
+        }
+        let ix = HeadIndexReader::new(self.clone(), i64::MIN, i64::MAX);
+        let ids = crate::index::postings_for_matchers(&ix, matchers)?;
+        let iv = Interval { mint, maxt };
+        let ids: Vec<u32> = ids.iter().collect();
+        if let Some(wal) = &self.wal {
+            replay::log_tombstones(wal, &ids, iv)?;
+        }
+        let mut ts = self.tombstones.write();
+        for id in ids {
+            add_interval(ts.entry(id).or_default(), iv);
+        }
+        Ok(())
+    }
+
+    /// Drops everything older than `mint` (persisted in a block by now): raises the min valid
+    /// time, drops old chunks, removes series left without data, deletes unreferenced head chunk
+    /// files and checkpoints the WAL.
+    pub fn truncate(&self, mint: Timestamp) -> Result<()> {
+        self.set_min_valid_time(mint);
+        let mut dropped_chunks = 0i64;
+        let mut min_seq: Option<u32> = None;
+        let mut new_min = i64::MAX;
+        let mut dead = Vec::new();
+        {
+            let _gc = self.gc.write();
+            for id in self.series.ids() {
+                let r = self.series.with(id, |s| {
+                    let d = s.truncate_before(mint);
+                    (d, s.is_empty(), s.min_mapped_seq(), s.min_time())
+                });
+                let Some((d, empty, seq, smin)) = r else { continue };
+                dropped_chunks += d as i64;
+                if empty {
+                    dead.push(id);
+                }
+                if let Some(seq) = seq {
+                    min_seq = Some(min_seq.map_or(seq, |m| m.min(seq)));
+                }
+                if let Some(t) = smin {
+                    new_min = new_min.min(t);
+                }
+            }
+            self.num_chunks.fetch_sub(dropped_chunks, Ordering::Relaxed);
+            for &id in &dead {
+                self.remove_series(id);
+            }
+            {
+                let mut ts = self.tombstones.write();
+                ts.retain(|_, ivs| {
+                    ivs.retain(|iv| iv.maxt >= mint);
+                    !ivs.is_empty()
+                });
+            }
+        }
+        self.metrics.chunks.set(self.num_chunks() as f64);
+        self.min_time.store(new_min, Ordering::Relaxed);
+        if new_min != i64::MAX {
+            self.metrics.min_time.set(new_min as f64);
+        }
+        if self.num_series() == 0 {
+            self.max_time.store(i64::MIN, Ordering::Relaxed);
+        }
+        if let Some(m) = &self.chunks {
+            let keep = min_seq.unwrap_or_else(|| m.active_seq());
+            m.delete_before(keep)?;
+        }
+        if let Some(wal) = &self.wal {
+            replay::checkpoint(self, wal, mint)?;
+        }
+        tracing::debug!(mint, removed_series = dead.len(), dropped_chunks, "head truncated");
+        Ok(())
+    }
+
+    /// Fsyncs the head chunk file being written (the WAL is durable per its fsync policy,
+    /// and fully on close).
+    pub fn sync(&self) -> Result<()> {
+        if let Some(m) = &self.chunks {
+            m.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes the WAL durable and stops accepting writes (appends then fail at commit).
+    pub fn close(&self) -> Result<()> {
+        self.sync()?;
+        if let Some(w) = &self.wal {
+            w.close()?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `iv` to sorted, non-overlapping intervals, merging overlapping and adjacent ones.
+pub(crate) fn add_interval(ivs: &mut Vec<Interval>, iv: Interval) {
+    ivs.push(iv);
+    ivs.sort();
+    let mut out: Vec<Interval> = Vec::with_capacity(ivs.len());
+    for iv in ivs.drain(..) {
+        match out.last_mut() {
+            Some(last) if iv.mint <= last.maxt.saturating_add(1) => last.maxt = last.maxt.max(iv.maxt),
+            _ => out.push(iv),
+        }
+    }
+    *ivs = out;
+}
+
+impl Appendable for Arc<Head> {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(HeadAppender::new(self.clone()))
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs tickdb's whole test suite on a fresh machine: installs the real peers the tests use
+# (Prometheus + promtool, Alertmanager, node_exporter, VictoriaMetrics) when they are missing,
+# then runs every test of the workspace with cargo-nextest (or cargo test if nextest is absent).
+#
+# Usage: scripts/test.sh [extra args passed to the test runner]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v prometheus >/dev/null || need_pkgs+=(prometheus)
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_pkgs+=(prometheus-alertmanager)
+command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
+command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "test.sh: installing missing peers: ${need_pkgs[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+# Debian packages start their services on install; our tests start their own on free ports.
+for svc in prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+
+export PROMQLTEST_DIR="${PROMQLTEST_DIR:-$(cd .. && pwd)/shared/promqltest}"
+export RUST_BACKTRACE=1
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile ci --no-fail-fast "$@"
+  # nextest does not run doctests
+  cargo test --workspace --doc -q
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

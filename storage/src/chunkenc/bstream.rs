@@ -1,0 +1,248 @@
+//! Bit streams written and read most-significant bit first, as Prometheus's `bstream.go`.
+//!
+//! [`BitWriter`] appends into a growing `Vec<u8>` and remembers how many bits of the last byte
+//! are still free, so an encoder can keep appending to a partially filled byte. It reproduces
+//! one quirk of Go's `bstream` that shows in the bytes: a write of a whole number of bytes
+//! that starts byte-aligned leaves an extra, still empty byte at the end of the stream (Go's
+//! `writeByte` always appends the next byte). The next write fills it. [`BitReader`]
+//! reads from a borrowed slice at a bit position and reports running off the end as `None`
+//! (the caller turns that into a corruption error with the position).
+
+/// Appends bits to a byte vector, MSB first.
+#[derive(Clone, Debug)]
+pub(crate) struct BitWriter {
+    pub(crate) buf: Vec<u8>,
+    /// Free (unwritten) bits in the last byte of `buf` (0..=8); 0 means a new byte is needed,
+    /// 8 that the last byte is the empty byte Go's `writeByte` leaves.
+    pub(crate) free: u32,
+}
+
+impl BitWriter {
+    pub(crate) fn from_vec(buf: Vec<u8>, free: u32) -> Self {
+        debug_assert!(free <= 8);
+        BitWriter { buf, free }
+    }
+
+    /// Total bits written, including whole bytes the stream started with.
+    pub(crate) fn bit_len(&self) -> usize {
+        self.buf.len() * 8 - self.free as usize
+    }
+
+    #[inline]
+    pub(crate) fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
+        }
+        self.free -= 1;
+        if bit {
+            // Invariant: `free == 0` was handled above, so the vector has a last byte.
+            let last = self.buf.len() - 1;
+            self.buf[last] |= 1 << self.free;
+        }
+    }
+
+    /// Writes the low `n` bits of `v` (0 ≤ n ≤ 64), most significant first.
+    #[inline]
+    pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
+        let aligned = self.free.is_multiple_of(8);
+        let whole_bytes = n > 0 && n.is_multiple_of(8);
+        let mut n = n;
+        while n > 0 {
+            if self.free == 0 {
+                self.buf.push(0);
+                self.free = 8;
+            }
+            let k = n.min(self.free);
+            // The top k of the remaining n low bits of v.
+            let chunk = (v >> (n - k)) & ((1u64 << k) - 1);
+            let last = self.buf.len() - 1;
+            self.buf[last] |= (chunk << (self.free - k)) as u8;
+            self.free -= k;
+            n -= k;
+        }
+        if aligned && whole_bytes {
+            // Go's writeByte: the stream ends with an empty byte.
+            self.buf.push(0);
+            self.free = 8;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn write_byte(&mut self, b: u8) {
+        self.write_bits(u64::from(b), 8);
+    }
+}
+
+/// Reads bits from a byte slice, MSB first, starting at a bit position.
+pub(crate) struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// Absolute bit position in `bytes`.
+    pub(crate) pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], pos: usize) -> Self {
+        BitReader { bytes, pos }
+    }
+
+    /// Loads 8 bytes big-endian from `byte`, zero-filled past the end.
+    #[inline]
+    fn load(&self, byte: usize) -> u64 {
+        match self.bytes.get(byte..byte + 8) {
+            Some(s) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_be_bytes(a)
+            }
+            None => {
+                let mut a = [0u8; 8];
+                let rest = self.bytes.get(byte..).unwrap_or(&[]);
+                a[..rest.len()].copy_from_slice(rest);
+                u64::from_be_bytes(a)
+            }
+        }
+    }
+
+    /// Reads `n` bits (0 ≤ n ≤ 64); `None` if the stream ends first.
+    #[inline]
+    pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return Some(0);
+        }
+        if n > 56 {
+            // A 64-bit window starting mid-byte holds at least 57 bits: split wide reads.
+            let hi = self.read_bits(n - 32)?;
+            let lo = self.read_bits(32)?;
+            return Some((hi << 32) | lo);
+        }
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return None;
+        }
+        let w = self.load(self.pos / 8) << (self.pos % 8);
+        self.pos = end;
+        Some(w >> (64 - n))
+    }
+
+    #[inline]
+    pub(crate) fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1 == 1;
+        self.pos += 1;
+        Some(bit)
+    }
+
+    #[inline]
+    pub(crate) fn read_byte(&mut self) -> Option<u8> {
+        self.read_bits(8).map(|b| b as u8)
+    }
+
+    /// Go's `binary.ReadUvarint`: at most 10 bytes, the 10th at most 1.
+    /// `Err(true)` = overflow, `Err(false)` = ran off the end.
+    pub(crate) fn read_uvarint(&mut self) -> Result<u64, bool> {
+        let mut x = 0u64;
+        let mut shift = 0u32;
+        for i in 0..10 {
+            let b = self.read_byte().ok_or(false)?;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return Err(true);
+                }
+                return Ok(x | (u64::from(b) << shift));
+            }
+            x |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+        }
+        Err(true)
+    }
+
+    /// Go's `binary.ReadVarint` (zig-zag).
+    pub(crate) fn read_varint(&mut self) -> Result<i64, bool> {
+        let ux = self.read_uvarint()?;
+        let x = (ux >> 1) as i64;
+        Ok(if ux & 1 != 0 { !x } else { x })
+    }
+}
+
+/// Go's `binary.PutUvarint` into a bit writer.
+pub(crate) fn write_uvarint(w: &mut BitWriter, mut x: u64) {
+    while x >= 0x80 {
+        w.write_byte((x as u8) | 0x80);
+        x >>= 7;
+    }
+    w.write_byte(x as u8);
+}
+
+/// Go's `binary.PutVarint` (zig-zag) into a bit writer.
+pub(crate) fn write_varint(w: &mut BitWriter, x: i64) {
+    write_uvarint(w, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_bits(writes: &[(u64, u32)], expected: &[u8]) {
+        let mut w = BitWriter::from_vec(Vec::new(), 0);
+        for &(v, n) in writes {
+            w.write_bits(v, n);
+        }
+        assert_eq!(w.buf, expected, "writes {writes:?}");
+        let mut r = BitReader::new(&w.buf, 0);
+        for &(v, n) in writes {
+            let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            assert_eq!(r.read_bits(n), Some(v & mask), "read {n} bits");
+        }
+    }
+
+    #[test]
+    fn bits_round_trip() {
+        check_bits(&[(1, 1)], &[0x80]);
+        check_bits(&[(0b101, 3), (0b11, 2)], &[0b1011_1000]);
+        check_bits(&[(0xff, 8), (1, 1)], &[0xff, 0x80]);
+        check_bits(&[(1, 1), (u64::MAX, 64)], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80]);
+        // Whole bytes written aligned leave Go's trailing empty byte; the next bit fills it.
+        check_bits(&[(0xab, 8)], &[0xab, 0x00]);
+        check_bits(&[(0xab, 8), (0xcd, 8)], &[0xab, 0xcd, 0x00]);
+        check_bits(&[(0xab, 8), (1, 1)], &[0xab, 0x80]);
+        check_bits(&[(1, 1), (0xab, 8)], &[0xd5, 0x80]);
+        check_bits(&[(0, 4), (0, 4), (0xab, 8)], &[0x00, 0xab, 0x00]);
+        check_bits(&[(0, 3), (0x8000_0000_0000_0001, 64)], &[0x10, 0, 0, 0, 0, 0, 0, 0, 0x20]);
+        // Only the low n bits are written (negative numbers as n-bit two's complement).
+        check_bits(&[((-50i64) as u64, 14)], &[0xff, 0x38]);
+    }
+
+    #[test]
+    fn read_past_end_is_none() {
+        let mut r = BitReader::new(&[0xab], 0);
+        assert_eq!(r.read_bits(4), Some(0xa));
+        assert_eq!(r.read_bits(5), None);
+        assert_eq!(r.read_bits(4), Some(0xb));
+        assert_eq!(r.read_bit(), None);
+        assert_eq!(BitReader::new(&[], 0).read_bits(64), None);
+    }
+
+    #[test]
+    fn varints_match_go() {
+        fn check(x: i64, expected: &[u8]) {
+            let mut w = BitWriter::from_vec(Vec::new(), 0);
+            write_varint(&mut w, x);
+            assert_eq!(w.buf[..w.buf.len() - 1], *expected, "varint {x}");
+            assert_eq!(BitReader::new(&w.buf, 0).read_varint(), Ok(x));
+            assert_eq!(w.bit_len(), expected.len() * 8);
+        }
+        check(0, &[0]);
+        check(-1, &[1]);
+        check(1, &[2]);
+        check(1000, &[0xd0, 0x0f]);
+        check(i64::MAX, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        check(i64::MIN, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        // Overflow and truncation.
+        assert_eq!(BitReader::new(&[0xff; 10], 0).read_uvarint(), Err(true));
+        assert_eq!(BitReader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], 0).read_uvarint(), Err(true));
+        assert_eq!(BitReader::new(&[0x80], 0).read_uvarint(), Err(false));
+    }
+}

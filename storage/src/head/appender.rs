@@ -1,0 +1,236 @@
+//! The head's write transaction.
+//!
+//! [`HeadAppender::append`] checks each sample against the series as it is now plus what the
+//! transaction already staged, and stages it; a rejected sample returns its [`AppendError`] and
+//! the rest of the batch is unaffected. Series that do not exist yet are only staged (with their
+//! labels validated), so a rollback leaves no trace. [`HeadAppender::commit`] creates the new
+//! series, writes their series records and all samples to the WAL in one call (the WAL does the
+//! group commit and fsync), and only then applies the samples, which makes them visible.
+//! Samples that a concurrent commit made invalid in the meantime are dropped and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::error::{AppendError, Result};
+use crate::head::postings::FxMap;
+use crate::head::series::{check_sample, Verdict};
+use crate::head::{replay, Head};
+use crate::labels::Labels;
+use crate::storage::{Appender, CommitStats, SeriesRef, Timestamp};
+
+/// Set in a [`SeriesRef`] naming a series staged (not yet created) by one appender.
+const PENDING_BIT: u64 = 1 << 63;
+
+struct StagedSeries {
+    /// The head series, when it existed at append time.
+    id: Option<u32>,
+    labels: Labels,
+    /// Newest in-order sample staged: `(t, value bits)`.
+    last: Option<(Timestamp, u64)>,
+    /// Out-of-order samples staged: `(t, value bits)` (usually none: no allocation).
+    ooo: Vec<(Timestamp, u64)>,
+}
+
+struct StagedSample {
+    series: u32,
+    t: Timestamp,
+    v: f64,
+}
+
+/// A write transaction on a [`Head`]. Obtain one from [`Head::appender`] or through
+/// [`crate::Appendable`]; finish it with [`HeadAppender::commit`] or
+/// [`HeadAppender::rollback`] (dropping it is a rollback).
+pub struct HeadAppender {
+    head: Arc<Head>,
+    seq: u32,
+    series: Vec<StagedSeries>,
+    by_id: FxMap<u32, u32>,
+    new_by_hash: FxMap<u64, Vec<u32>>,
+    samples: Vec<StagedSample>,
+    num_new: usize,
+}
+
+impl HeadAppender {
+    pub(crate) fn new(head: Arc<Head>) -> Self {
+        let seq = head.appender_seq.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
+        HeadAppender {
+            head,
+            seq,
+            series: Vec::new(),
+            by_id: FxMap::default(),
+            new_by_hash: FxMap::default(),
+            samples: Vec::new(),
+            num_new: 0,
+        }
+    }
+
+    /// Number of samples staged.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    fn stage_existing(&mut self, id: u32, labels: &Labels) -> u32 {
+        if let Some(&i) = self.by_id.get(&id) {
+            return i;
+        }
+        let i = self.series.len() as u32;
+        self.series.push(StagedSeries { id: Some(id), labels: labels.clone(), last: None, ooo: Vec::new() });
+        self.by_id.insert(id, i);
+        i
+    }
+
+    /// Finds or stages the series for a sample.
+    fn resolve(&mut self, hint: Option<SeriesRef>, labels: &Labels) -> Result<u32, AppendError> {
+        if let Some(SeriesRef(r)) = hint {
+            if r & PENDING_BIT != 0 {
+                let idx = r as u32;
+                if ((r >> 32) as u32 & 0x7fff_ffff) == self.seq && (idx as usize) < self.series.len() {
+                    return Ok(idx);
+                }
+            } else if let Ok(id) = u32::try_from(r) {
+                if let Some(&i) = self.by_id.get(&id) {
+                    return Ok(i);
+                }
+                if self.head.series.with(id, |_| ()).is_some() {
+                    return Ok(self.stage_existing(id, labels));
+                }
+            }
+        }
+        let hash = labels.hash64();
+        if let Some(id) = self.head.lookup(labels, hash) {
+            return Ok(self.stage_existing(id, labels));
+        }
+        if let Some(found) = self.new_by_hash.get(&hash).and_then(|c| c.iter().find(|&&i| self.series[i as usize].labels == *labels)) {
+            return Ok(*found);
+        }
+        labels.validate(&self.head.opts.label_limits)?;
+        if labels.is_empty() {
+            return Err(AppendError::InvalidLabels(crate::labels::LabelError::EmptyName));
+        }
+        let max = self.head.opts.max_series;
+        if max > 0 && self.head.num_series() as usize + self.num_new >= max {
+            return Err(AppendError::TooManySeries);
+        }
+        let i = self.series.len() as u32;
+        self.series.push(StagedSeries { id: None, labels: labels.clone(), last: None, ooo: Vec::new() });
+        self.new_by_hash.entry(hash).or_default().push(i);
+        self.num_new += 1;
+        Ok(i)
+    }
+
+    fn append_inner(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+        if t < self.head.min_valid_time() {
+            return Err(AppendError::OutOfBounds);
+        }
+        let idx = self.resolve(hint, labels)?;
+        let window = self.head.opts.out_of_order_window;
+        let st = &self.series[idx as usize];
+        let staged = st.last;
+        let verdict = match st.id.and_then(|id| self.head.series.with(id, |s| s.check(t, v, window, staged))) {
+            Some(v) => v?,
+            // A new series (or one garbage-collected since): only the staged samples count.
+            None => {
+                let (max_t, bits) = staged.map_or((i64::MIN, None), |(t, b)| (t, Some(b)));
+                check_sample(max_t, bits, None, t, v, window)?
+            }
+        };
+        let st = &mut self.series[idx as usize];
+        match verdict {
+            Verdict::Duplicate => {}
+            Verdict::InOrder => {
+                st.last = Some((t, v.to_bits()));
+                self.samples.push(StagedSample { series: idx, t, v });
+            }
+            Verdict::OutOfOrder => match st.ooo.iter().find(|s| s.0 == t) {
+                Some(&(_, bits)) if bits == v.to_bits() => {}
+                Some(_) => return Err(AppendError::DuplicateSampleForTimestamp),
+                None => {
+                    st.ooo.push((t, v.to_bits()));
+                    self.samples.push(StagedSample { series: idx, t, v });
+                }
+            },
+        }
+        Ok(match st.id {
+            Some(id) => SeriesRef(id as u64),
+            None => SeriesRef(PENDING_BIT | ((self.seq as u64) << 32) | idx as u64),
+        })
+    }
+
+    /// Creates the new series, logs everything to the WAL in one call, then applies the samples.
+    pub fn commit(mut self) -> Result<CommitStats> {
+        let head = self.head.clone();
+        let _gc = head.gc.read();
+        let mut stats = CommitStats::default();
+        let mut new_series: Vec<(u32, Labels)> = Vec::new();
+        let mut failed: Vec<bool> = vec![false; self.series.len()];
+        for (i, st) in self.series.iter_mut().enumerate() {
+            if st.id.is_some_and(|id| head.series.with(id, |_| ()).is_some()) {
+                continue;
+            }
+            match head.get_or_create(&st.labels, st.labels.hash64(), None) {
+                Ok((id, created)) => {
+                    st.id = Some(id);
+                    if created {
+                        new_series.push((id, st.labels.clone()));
+                        stats.series_created += 1;
+                    }
+                }
+                Err(e) => {
+                    failed[i] = true;
+                    let n = self.samples.iter().filter(|s| s.series as usize == i).count();
+                    for _ in 0..n {
+                        head.metrics.rejected(&e);
+                    }
+                }
+            }
+        }
+        let samples: Vec<(u32, Timestamp, f64)> = self
+            .samples
+            .iter()
+            .filter(|s| !failed[s.series as usize])
+            .filter_map(|s| self.series[s.series as usize].id.map(|id| (id, s.t, s.v)))
+            .collect();
+        if let Some(wal) = &head.wal
+            && (!samples.is_empty() || !new_series.is_empty())
+        {
+            replay::log_commit(wal, &new_series, &samples)?;
+        }
+        for (id, t, v) in samples {
+            match head.apply_sample(id, t, v) {
+                Ok(true) => stats.samples += 1,
+                Ok(false) => {}
+                Err(e) => head.metrics.rejected(&e),
+            }
+        }
+        head.metrics.samples_appended.add(stats.samples);
+        self.samples.clear();
+        Ok(stats)
+    }
+
+    /// Discards everything staged.
+    pub fn rollback(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+        let r = self.append_inner(hint, labels, t, v);
+        if let Err(e) = &r {
+            self.head.metrics.rejected(e);
+        }
+        r
+    }
+
+    fn commit(self: Box<Self>) -> Result<CommitStats> {
+        HeadAppender::commit(*self)
+    }
+
+    fn rollback(self: Box<Self>) -> Result<()> {
+        HeadAppender::rollback(*self)
+    }
+}
