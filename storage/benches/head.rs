@@ -6,7 +6,8 @@
 //!
 //! `TICKDB_HEAD_RSS=1 cargo bench -p tickdb-storage --bench head` instead appends 240 samples
 //! (15 s apart, i.e. 1 h) to each of 1M series (`TICKDB_HEAD_RSS_SERIES` to change) into a head
-//! with a data dir and prints the resident memory per series, read from `/proc/self/statm`.
+//! with a data dir and prints the resident memory per series, read from `/proc/self/statm`,
+//! then reopens the head and prints how long reading it back took.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -146,6 +147,18 @@ fn rss_report() {
         }
     }
     println!("open chunk: {:.0} bytes on average over {count} series", bytes as f64 / count.max(1) as f64);
+    // Restart: read the head chunk files back and replay the WAL.
+    drop((ix, cr, r));
+    drop(head);
+    let start = Instant::now();
+    let head = Head::open(HeadOptions { dir: Some(dir.path().to_path_buf()), fsync: FsyncPolicy::Never, ..Default::default() })
+        .expect("reopen head");
+    println!(
+        "restart: head chunk files + WAL replayed in {:.1}s: series={} chunks={}",
+        start.elapsed().as_secs_f64(),
+        head.num_series(),
+        head.num_chunks()
+    );
 }
 
 fn main() {

@@ -13,9 +13,9 @@
 //! parents (level 1).
 
 pub mod plan;
-pub(crate) mod write;
 #[cfg(test)]
 mod tests;
+pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -24,8 +24,8 @@ mod readers;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
@@ -213,7 +213,11 @@ impl Db {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     /// The periodic maintenance step at wall-clock time `now_ms` (injected, so tests need no
@@ -241,9 +245,14 @@ impl Db {
 
     /// Runs compaction plans until there is nothing left to do. Returns the compactions run.
     pub fn compact_blocks(&self) -> Result<usize> {
+        self.compact_blocks_with_progress(None)
+    }
+
+    /// [`Db::compact_blocks`] reporting each compaction's progress (the CLI draws a bar).
+    pub fn compact_blocks_with_progress(&self, progress: Option<ProgressFn<'_>>) -> Result<usize> {
         self.check_open()?;
         let _g = self.maintenance.lock();
-        self.compact_blocks_locked(None)
+        self.compact_blocks_locked(progress)
     }
 
     /// Drops blocks beyond the time and size retention. Returns the number dropped.
@@ -269,13 +278,16 @@ impl Db {
             }
             let mint = self.head.min_time();
             let maxt = range_start(mint, range).saturating_add(range);
-            self.persist_head_range(mint, maxt, None)?;
+            self.persist_head_range_locked(mint, maxt, None)?;
             written += 1;
             // Queriers opened before the new block was loaded may still read this window
             // from the head.
             let pending = self.readers.overlapping(maxt);
             if !self.readers.wait_for(&pending, READER_WAIT) {
-                tracing::warn!(readers = pending.len(), "head queriers still open after {READER_WAIT:?}; truncating anyway");
+                tracing::warn!(
+                    readers = pending.len(),
+                    "head queriers still open after {READER_WAIT:?}; truncating anyway"
+                );
             }
             self.head.truncate(maxt)?;
             self.metrics.head_truncations.inc();
@@ -287,9 +299,29 @@ impl Db {
         Ok(written)
     }
 
-    /// Writes the head's samples with `mint <= t < maxt` as a level-1 block and loads it.
-    /// Returns the new block's meta (`None` when the range holds no sample).
-    pub fn persist_head_range(&self, mint: Timestamp, maxt: Timestamp, progress: Option<ProgressFn<'_>>) -> Result<Option<BlockMeta>> {
+    /// Writes the head's samples with `mint <= t < maxt` as a level-1 block and loads it (the
+    /// head is not truncated). Returns the new block's meta (`None` when the range holds no
+    /// sample).
+    pub fn persist_head_range(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<Option<BlockMeta>> {
+        self.check_open()?;
+        if maxt <= mint {
+            return Err(Error::InvalidArgument(format!("persist range [{mint}, {maxt}) is empty")));
+        }
+        let _g = self.maintenance.lock();
+        self.persist_head_range_locked(mint, maxt, progress)
+    }
+
+    fn persist_head_range_locked(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<Option<BlockMeta>> {
         let reader: Arc<dyn BlockReader> = Arc::new(self.head.range_reader(mint, maxt - 1));
         let out = self.run_compaction(&[reader], &[], mint, maxt, progress)?;
         let Some(out) = out else { return Ok(None) };
@@ -356,8 +388,16 @@ impl Db {
             let parents: Vec<BlockMeta> = chosen.iter().map(|b| b.block.meta().clone()).collect();
             let mint = parents.iter().map(|m| m.min_time).min().unwrap_or(0);
             let maxt = parents.iter().map(|m| m.max_time).max().unwrap_or(0);
-            let sources: Vec<Arc<dyn BlockReader>> = chosen.iter().map(|b| b.block.clone() as Arc<dyn BlockReader>).collect();
-            let out = self.run_compaction(&sources, &parents, mint, maxt, progress)?;
+            let sources: Vec<Arc<dyn BlockReader>> =
+                chosen.iter().map(|b| b.block.clone() as Arc<dyn BlockReader>).collect();
+            let out = match self.run_compaction(&sources, &parents, mint, maxt, progress) {
+                Ok(out) => out,
+                Err(e) => {
+                    // As Prometheus: mark the inputs so leveled planning stops picking them.
+                    self.mark_compaction_failed(&chosen);
+                    return Err(e);
+                }
+            };
             if let Some(out) = out {
                 self.add_block(out)?;
             }
@@ -365,6 +405,31 @@ impl Db {
             done += 1;
         }
         Ok(done)
+    }
+
+    /// Sets `compaction.failed` in the meta.json of `blocks` and reloads them (best effort:
+    /// failures are logged).
+    fn mark_compaction_failed(&self, blocks: &[Arc<LoadedBlock>]) {
+        let mut reloaded = Vec::new();
+        for b in blocks {
+            let mut meta = b.block.meta();
+            meta.compaction.failed = true;
+            let r = crate::block::write_meta(&b.dir, &meta).and_then(|_| Block::open(&b.dir));
+            match r {
+                Ok(block) => reloaded.push(Arc::new(LoadedBlock { block: Arc::new(block), dir: b.dir.clone() })),
+                Err(e) => tracing::error!(block = %meta.ulid, error = %e, "cannot mark block as failed to compact"),
+            }
+        }
+        let mut all: Vec<Arc<LoadedBlock>> = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| !reloaded.iter().any(|r| r.block.meta().ulid == b.block.meta().ulid))
+            .cloned()
+            .collect();
+        all.extend(reloaded);
+        sort_blocks(&mut all);
+        *self.blocks.write() = Arc::new(all);
     }
 
     /// Rewrites every block that has tombstones without the deleted samples (Prometheus's
@@ -381,7 +446,9 @@ impl Db {
                 continue;
             }
             let source: Arc<dyn BlockReader> = b.block.clone();
-            if let Some(out) = self.run_compaction(&[source], std::slice::from_ref(&meta), meta.min_time, meta.max_time, None)? {
+            if let Some(out) =
+                self.run_compaction(&[source], std::slice::from_ref(&meta), meta.min_time, meta.max_time, None)?
+            {
                 self.add_block(out)?;
             }
             self.delete_blocks(&[meta.ulid])?;
@@ -487,7 +554,11 @@ impl Queryable for Db {
             qs.push(Box::new(BlockQuerier::new(&reader, mint, maxt)?));
         }
         let q: Box<dyn Querier> = if qs.len() == 1 { qs.remove(0) } else { Box::new(MergeQuerier::new(qs)) };
-        if with_head { Ok(Box::new(GuardedQuerier { inner: q, guard })) } else { Ok(q) }
+        if with_head {
+            Ok(Box::new(GuardedQuerier { inner: q, guard }))
+        } else {
+            Ok(q)
+        }
     }
 }
 
@@ -552,7 +623,8 @@ fn load_blocks(dir: &Path, metrics: &DbMetrics) -> Result<Vec<Arc<LoadedBlock>>>
     }
     let rb: Vec<RetentionBlock> = loaded.iter().map(|b| retention_block(b)).collect();
     let superseded = retention::superseded(&rb);
-    let (gone, mut keep): (Vec<_>, Vec<_>) = loaded.into_iter().partition(|b| superseded.contains(&b.block.meta().ulid));
+    let (gone, mut keep): (Vec<_>, Vec<_>) =
+        loaded.into_iter().partition(|b| superseded.contains(&b.block.meta().ulid));
     for b in gone {
         tracing::info!(block = %b.block.meta().ulid, "deleting block superseded by a compacted block");
         dir::remove_block_dir(&b.dir)?;

@@ -8,6 +8,10 @@
 //! tombstone intervals. A series with no sample left after that is not returned, so the same data
 //! gives the same series set whether it sits in the head, in one block or in several.
 //!
+//! `label_names` / `label_values` answer from the index, as Prometheus does: without matchers
+//! they list every name/value of the reader; with matchers those of the matching series, whether
+//! or not these have samples inside the querier's range.
+//!
 //! Invariant: every [`SampleIterator`] built here yields strictly increasing timestamps.
 
 mod merge;
@@ -32,8 +36,9 @@ pub fn decode_chunk(meta: &ChunkMeta, data: &crate::reader::ChunkData) -> Result
             meta.chunk_ref, data.encoding
         )));
     }
-    crate::chunkenc::decode_all(&data.bytes)
-        .map_err(|e| Error::Other(format!("decoding chunk {:#x} [{}, {}]: {e}", meta.chunk_ref, meta.min_time, meta.max_time)))
+    crate::chunkenc::decode_all(&data.bytes).map_err(|e| {
+        Error::Other(format!("decoding chunk {:#x} [{}, {}]: {e}", meta.chunk_ref, meta.min_time, meta.max_time))
+    })
 }
 
 /// True when some tombstone interval covers the whole closed range `[mint, maxt]`.
@@ -76,7 +81,13 @@ pub struct BlockQuerier {
 
 impl BlockQuerier {
     pub fn new(reader: &dyn BlockReader, mint: Timestamp, maxt: Timestamp) -> Result<Self> {
-        Ok(BlockQuerier { index: reader.index()?, chunks: reader.chunks()?, tombstones: reader.tombstones()?, mint, maxt })
+        Ok(BlockQuerier {
+            index: reader.index()?,
+            chunks: reader.chunks()?,
+            tombstones: reader.tombstones()?,
+            mint,
+            maxt,
+        })
     }
 
     fn matching_ids(&self, matchers: &[Matcher]) -> Result<RoaringBitmap> {
@@ -90,14 +101,12 @@ impl BlockQuerier {
 impl Querier for BlockQuerier {
     fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> Result<SeriesSet> {
         let (mut mint, mut maxt) = (self.mint, self.maxt);
-        if let Some(h) = hints {
-            // Hints can only narrow the querier's range.
-            if h.start > mint {
-                mint = h.start;
-            }
-            if h.end != 0 && h.end < maxt {
-                maxt = h.end;
-            }
+        if let Some(h) = hints
+            && !(h.start == 0 && h.end == 0)
+        {
+            // Hints can only narrow the querier's range (all-zero hints are "unset").
+            mint = mint.max(h.start);
+            maxt = maxt.min(h.end);
         }
         let ids = self.matching_ids(matchers)?;
         let ids: Vec<u32> = if sorted { self.index.sorted_ids(&ids)? } else { ids.iter().collect() };
@@ -176,8 +185,13 @@ impl Iterator for BlockSeriesSet {
             if self.metas.is_empty() || !matches_all(&self.matchers, &labels) {
                 continue;
             }
-            let mut it =
-                ChunkSeriesIterator::new(self.chunks.clone(), std::mem::take(&mut self.metas), intervals, self.mint, self.maxt);
+            let mut it = ChunkSeriesIterator::new(
+                self.chunks.clone(),
+                std::mem::take(&mut self.metas),
+                intervals,
+                self.mint,
+                self.maxt,
+            );
             // Peek: a series whose samples all fall outside the range or inside tombstones is
             // not part of the answer.
             if !it.prime() {
@@ -221,7 +235,18 @@ impl ChunkSeriesIterator {
         maxt: Timestamp,
     ) -> Self {
         metas.sort_by_key(|m| (m.min_time, m.max_time));
-        ChunkSeriesIterator { reader, metas, next_chunk: 0, intervals, mint, maxt, buf: Vec::new(), pos: 0, last: None, err: None }
+        ChunkSeriesIterator {
+            reader,
+            metas,
+            next_chunk: 0,
+            intervals,
+            mint,
+            maxt,
+            buf: Vec::new(),
+            pos: 0,
+            last: None,
+            err: None,
+        }
     }
 
     /// Makes sure a sample is buffered; false when the series is exhausted (or failed).

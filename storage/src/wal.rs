@@ -343,6 +343,17 @@ impl Wal {
         self.log(&[&buf])
     }
 
+    /// Makes everything logged so far durable, whatever the policy (a barrier for `interval` and
+    /// `never`; shares the fsync with concurrent `always` callers).
+    pub fn sync(&self) -> Result<()> {
+        let seq = {
+            let w = self.shared.writer.lock();
+            self.shared.check_writable(&w)?;
+            w.seq
+        };
+        self.shared.sync_upto(seq)
+    }
+
     /// (first, last) segment index: `last` is the segment being written.
     pub fn segments(&self) -> (u32, u32) {
         let w = self.shared.writer.lock();

@@ -116,6 +116,39 @@ fn out_of_order() -> Dataset {
     Dataset { name: "out_of_order", appends, deletions, backfill }
 }
 
+fn sparse() -> Dataset {
+    // 60 series, each with a handful of irregular samples somewhere in 13h (some only inside
+    // one block), special float values included; one series with a 12h gap.
+    let mut appends = Vec::new();
+    for i in 0..60i64 {
+        let l =
+            labels! {"__name__" => "sparse", "job" => if i % 3 == 0 { "api" } else { "web" }, "id" => &i.to_string()};
+        let start = BASE + (i * 37 % 13) * HOUR + i * 1_013;
+        for k in 0..(i % 7 + 1) {
+            let v = match k {
+                3 => f64::INFINITY,
+                4 => -0.0,
+                5 => f64::NAN,
+                _ => (i * 100 + k) as f64 / 3.0,
+            };
+            appends.push((l.clone(), start + k * (i + 1) * 45_000, v));
+        }
+    }
+    let gap = labels! {"__name__" => "up", "job" => "gap"};
+    appends.push((gap.clone(), BASE, 1.0));
+    appends.push((gap.clone(), BASE + 12 * HOUR, 0.0));
+    appends.sort_by_key(|(_, t, _)| *t);
+    let deletions = vec![
+        (vec![Matcher::regex("id", "1.|2.").unwrap()], BASE + 3 * HOUR, BASE + 9 * HOUR),
+        (vec![Matcher::equal("job", "gap")], BASE + 12 * HOUR, BASE + 12 * HOUR),
+    ];
+    let backfill = vec![
+        (labels! {"__name__" => "sparse", "job" => "api", "id" => "0"}, BASE + 2 * HOUR + 5, 5.0),
+        (gap, BASE + 6 * HOUR, 0.5),
+    ];
+    Dataset { name: "sparse", appends, deletions, backfill }
+}
+
 fn queries() -> Vec<(Vec<Matcher>, i64, i64)> {
     let ms: Vec<Vec<Matcher>> = vec![
         vec![Matcher::regex("__name__", ".+").unwrap()],
@@ -124,6 +157,7 @@ fn queries() -> Vec<(Vec<Matcher>, i64, i64)> {
         vec![Matcher::equal("__name__", "temperature")],
         vec![Matcher::regex("__name__", "ooo|up").unwrap(), Matcher::not_regex("s", "2").unwrap()],
         vec![Matcher::equal("job", "nope")],
+        vec![Matcher::equal("__name__", "sparse"), Matcher::regex("id", "[0-3].*").unwrap()],
     ];
     let ranges = [
         (i64::MIN, i64::MAX),
@@ -187,10 +221,18 @@ fn check_all(stage: &str, ds: &Dataset, db: &Db, model: &Model) {
             );
         }
     }
+    check_seeks(stage, ds, db, model);
     let blocks: Vec<String> = db
         .block_metas()
         .iter()
-        .map(|m| format!("[{:+.2}h, {:+.2}h) L{}", (m.min_time - BASE) as f64 / HOUR as f64, (m.max_time - BASE) as f64 / HOUR as f64, m.compaction.level))
+        .map(|m| {
+            format!(
+                "[{:+.2}h, {:+.2}h) L{}",
+                (m.min_time - BASE) as f64 / HOUR as f64,
+                (m.max_time - BASE) as f64 / HOUR as f64,
+                m.compaction.level
+            )
+        })
         .collect();
     eprintln!("[{} / {stage}] {compared} samples compared; blocks {blocks:?}", ds.name);
     // Label values over everything.
@@ -209,13 +251,59 @@ fn check_all(stage: &str, ds: &Dataset, db: &Db, model: &Model) {
     }
 }
 
-fn opts() -> DbOptions {
-    DbOptions {
-        block_range_ms: BLOCK,
-        retention_ms: 0,
-        out_of_order_window_ms: HOUR,
-        ..DbOptions::default()
+/// Seeks through every series at a stride that lands between, on and past samples; each seek
+/// must return the first sample at or after the target (or stay on the current one).
+fn check_seeks(stage: &str, ds: &Dataset, db: &Db, model: &Model) {
+    let (mint, maxt) = (BASE + 30 * MIN + 1, BASE + 11 * HOUR);
+    let q = db.querier(mint, maxt).unwrap();
+    let set = q.select(false, None, &[Matcher::regex("__name__", ".+").unwrap()]).unwrap();
+    let mut seen = 0;
+    for s in set {
+        let mut s = s.unwrap();
+        let want = &model[&s.labels];
+        seen += 1;
+        let mut cur: Option<(i64, u64)> = None;
+        let mut ts = mint - 1;
+        while ts <= maxt + 20 * MIN {
+            let got = s.samples.seek(ts).map(|x| (x.t, x.v.to_bits()));
+            let first = first_from(want, ts.max(mint), maxt);
+            let expect = match cur {
+                Some(c) if c.0 >= ts => Some(c),
+                _ => first,
+            };
+            assert_eq!(got, expect, "[{} / {stage}] {}: seek({ts})", ds.name, s.labels);
+            cur = got;
+            ts += 7 * MIN + 13_001;
+            if ts % 3 == 0 {
+                // An occasional next() between seeks.
+                let n = s.samples.next().map(|x| (x.t, x.v.to_bits()));
+                let after = cur.and_then(|c| first_from(want, c.0 + 1, maxt));
+                if cur.is_some() {
+                    assert_eq!(n, after, "[{} / {stage}] {}: next() after seek", ds.name, s.labels);
+                    // Past the end, a seek never moves back: it keeps answering the last sample
+                    // for targets at or before it.
+                    if n.is_some() {
+                        cur = n;
+                    }
+                }
+            }
+        }
+        assert!(s.samples.err().is_none());
     }
+    let with_data = model.values().filter(|m| m.range(mint..=maxt).next().is_some()).count();
+    assert_eq!(seen, with_data, "[{} / {stage}] series with data in the seek range", ds.name);
+}
+
+/// The first sample with `from <= t <= to`.
+fn first_from(m: &BTreeMap<i64, u64>, from: i64, to: i64) -> Option<(i64, u64)> {
+    if from > to {
+        return None;
+    }
+    m.range(from..=to).next().map(|(t, v)| (*t, *v))
+}
+
+fn opts() -> DbOptions {
+    DbOptions { block_range_ms: BLOCK, retention_ms: 0, out_of_order_window_ms: HOUR, ..DbOptions::default() }
 }
 
 /// Appends the dataset; returns the model of what was accepted.
@@ -264,6 +352,13 @@ fn run(ds: Dataset) {
     assert!(db.block_metas().is_empty());
     check_all("head", &ds, &db, &model);
 
+    // (d) the whole head from WAL replay.
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(path, opts()).unwrap();
+    assert!(db.block_metas().is_empty());
+    check_all("head after WAL replay", &ds, &db, &model);
+
     // (b) head cut into blocks (no compaction yet).
     let cut = db.persist_head().unwrap();
     assert!(cut >= 2, "[{}] expected the head to be cut into several blocks, got {cut}", ds.name);
@@ -307,8 +402,12 @@ fn run(ds: Dataset) {
         series.entry(l.clone()).or_default().push((*t, *v));
         model.entry(l.clone()).or_default().insert(*t, v.to_bits());
     }
-    let written = backfill(path, series.into_iter().map(|(l, s)| (l, s.into_iter().map(|(t, v)| Sample::new(t, v)).collect())), BLOCK)
-        .unwrap();
+    let written = backfill(
+        path,
+        series.into_iter().map(|(l, s)| (l, s.into_iter().map(|(t, v)| Sample::new(t, v)).collect())),
+        BLOCK,
+    )
+    .unwrap();
     assert!(!written.is_empty());
     let db = Db::open(path, opts()).unwrap();
     assert!(has_overlap(&db), "[{}] backfill should overlap existing blocks", ds.name);
@@ -346,6 +445,11 @@ fn path_counters_and_gauges() {
 #[test]
 fn path_out_of_order() {
     run(out_of_order());
+}
+
+#[test]
+fn path_sparse() {
+    run(sparse());
 }
 
 #[test]

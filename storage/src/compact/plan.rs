@@ -82,7 +82,7 @@ pub fn plan(ranges: &[i64], blocks: &[PlanBlock]) -> Vec<Ulid> {
     // Blocks with many tombstones, newest first.
     let mid = ranges.get(ranges.len() / 2).copied().unwrap_or(i64::MAX);
     for b in bs.iter().rev() {
-        if b.max_time - b.min_time < mid {
+        if b.max_time.saturating_sub(b.min_time) < mid {
             if b.num_tombstones > 0 && b.num_tombstones >= b.num_series {
                 return vec![b.ulid];
             }
@@ -120,14 +120,14 @@ fn select_dirs<'a>(ranges: &[i64], bs: &[&'a PlanBlock]) -> Vec<&'a PlanBlock> {
         return Vec::new();
     }
     let high_time = bs[bs.len() - 1].min_time;
-    for &iv in &ranges[1..] {
+    for &iv in ranges[1..].iter().filter(|r| **r > 0) {
         for part in split_by_range(bs, iv) {
             if part.iter().any(|b| b.failed) {
                 continue;
             }
             let mint = part[0].min_time;
             let maxt = part[part.len() - 1].max_time;
-            if (maxt - mint == iv || maxt <= high_time) && part.len() > 1 {
+            if (maxt.saturating_sub(mint) == iv || maxt <= high_time) && part.len() > 1 {
                 return part;
             }
         }
@@ -142,13 +142,15 @@ fn split_by_range<'a>(bs: &[&'a PlanBlock], tr: i64) -> Vec<Vec<&'a PlanBlock>> 
     let mut i = 0;
     while i < bs.len() {
         let m = bs[i];
-        let t0 = if m.min_time >= 0 { tr * (m.min_time / tr) } else { tr * ((m.min_time - tr + 1) / tr) };
-        if m.max_time > t0 + tr {
+        // Floor to a multiple of `tr` (also for negative times).
+        let t0 = m.min_time.div_euclid(tr) * tr;
+        let end = t0.saturating_add(tr);
+        if m.max_time > end {
             i += 1;
             continue;
         }
         let mut group = Vec::new();
-        while i < bs.len() && bs[i].max_time <= t0 + tr {
+        while i < bs.len() && bs[i].max_time <= end {
             group.push(bs[i]);
             i += 1;
         }

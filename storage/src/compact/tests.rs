@@ -1,7 +1,7 @@
 //! Compaction tests over in-memory sources, read back through a real block.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::*;
 use crate::block::{Block, BlockMeta};
@@ -28,7 +28,12 @@ fn compactor() -> Compactor {
     Compactor::new(vec![10, 30])
 }
 
-fn run(sources: Vec<MemBlock>, parents: &[BlockMeta], mint: i64, maxt: i64) -> (tempfile::TempDir, Option<CompactOutput>) {
+fn run(
+    sources: Vec<MemBlock>,
+    parents: &[BlockMeta],
+    mint: i64,
+    maxt: i64,
+) -> (tempfile::TempDir, Option<CompactOutput>) {
     let d = tempfile::tempdir().unwrap();
     let srcs: Vec<Arc<dyn BlockReader>> = sources.into_iter().map(|b| Arc::new(b) as Arc<dyn BlockReader>).collect();
     let out = compactor().compact(d.path(), &srcs, parents, mint, maxt, None).unwrap();
@@ -71,7 +76,11 @@ fn overlapping_sources_merge_and_dedup() {
     let out = out.unwrap();
     assert_eq!(
         read_back(&out),
-        [(name("a"), vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]), (name("b"), vec![(7, 7.0)]), (name("c"), vec![(1, 1.0)])]
+        [
+            (name("a"), vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]),
+            (name("b"), vec![(7, 7.0)]),
+            (name("c"), vec![(1, 1.0)])
+        ]
     );
     // `a` overlaps: re-encoded; b and c copied.
     assert_eq!((out.chunks_copied, out.chunks_reencoded), (2, 1));
@@ -164,4 +173,93 @@ fn head_range_persist_copies_full_chunks() {
     let out = compactor().compact(d.path(), &src, &[], 0, 2 * H, None).unwrap().unwrap();
     assert_eq!(out.meta.stats.num_samples, 120);
     assert_eq!((out.chunks_copied, out.chunks_reencoded), (1, 0));
+}
+
+mod prop {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Series number → chunks (timestamps); tombstones as (series, start, length).
+    type Source = (Vec<(u8, Vec<Vec<i64>>)>, Vec<(u8, i64, i64)>);
+
+    /// Per source: a few series (0..3) each with chunks of sorted unique timestamps; values
+    /// depend on (series, t) only so overlapping sources agree.
+    fn source() -> impl Strategy<Value = Source> {
+        let series = proptest::collection::vec(
+            (0u8..3, proptest::collection::vec(proptest::collection::btree_set(0i64..400, 1..150), 1..3)),
+            0..3,
+        )
+        .prop_map(|v| {
+            // One entry per series; chunks of a series must not overlap within one source.
+            let mut by: BTreeMap<u8, Vec<Vec<i64>>> = BTreeMap::new();
+            for (s, chunks) in v {
+                let mut all: Vec<i64> = chunks.into_iter().flatten().collect();
+                all.sort();
+                all.dedup();
+                let cut = all.len() / 2;
+                let mut cs = vec![all[..cut].to_vec(), all[cut..].to_vec()];
+                cs.retain(|c| !c.is_empty());
+                by.insert(s, cs);
+            }
+            by.into_iter().collect::<Vec<_>>()
+        });
+        let tomb = proptest::collection::vec((0u8..3, 0i64..400, 0i64..50), 0..2);
+        (series, tomb)
+    }
+
+    fn value(s: u8, t: i64) -> f64 {
+        f64::from(s) * 1000.0 + t as f64 * 0.25
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn compaction_matches_the_model(srcs in proptest::collection::vec(source(), 1..4), mint in 0i64..100, len in 1i64..400) {
+            let maxt = mint + len; // exclusive
+            let mut model: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+            let mut blocks = Vec::new();
+            for (series, tomb) in &srcs {
+                let mut spec = Vec::new();
+                let mut b_tomb = BTreeMap::new();
+                for (s, chunks) in series {
+                    let l = labels! {"__name__" => format!("s{s}")};
+                    spec.push((l, chunks.iter().map(|c| c.iter().map(|t| (*t, value(*s, *t))).collect()).collect()));
+                }
+                let mut b = MemBlock::new(spec);
+                // MemBlock sorts series by labels: ids follow that order.
+                for (id, (l, _)) in b.series.iter().enumerate() {
+                    let s: u8 = l.metric_name()[1..].parse().unwrap();
+                    let ivs: Vec<Interval> = tomb.iter().filter(|(ts, _, _)| *ts == s).map(|(_, a, n)| Interval { mint: *a, maxt: a + n }).collect();
+                    let mut merged = Vec::new();
+                    for iv in ivs {
+                        crate::tombstones::add_interval(&mut merged, iv);
+                    }
+                    if !merged.is_empty() {
+                        b_tomb.insert(id as u32, merged);
+                    }
+                }
+                for (id, (l, _)) in b.series.iter().enumerate() {
+                    let s: u8 = l.metric_name()[1..].parse().unwrap();
+                    let ivs = b_tomb.get(&(id as u32)).cloned().unwrap_or_default();
+                    for c in series.iter().filter(|(x, _)| *x == s).flat_map(|(_, cs)| cs.iter()) {
+                        for t in c {
+                            if *t >= mint && *t < maxt && !ivs.iter().any(|iv| iv.contains(*t)) {
+                                model.entry(l.to_string()).or_default().insert(*t, value(s, *t));
+                            }
+                        }
+                    }
+                }
+                b.tombstones = b_tomb;
+                blocks.push(b);
+            }
+            let (_d, out) = run(blocks, &[], mint, maxt);
+            let got: Vec<(String, Vec<(i64, f64)>)> = out.as_ref().map(read_back).unwrap_or_default();
+            let want: Vec<(String, Vec<(i64, f64)>)> =
+                model.into_iter().map(|(l, s)| (l, s.into_iter().collect())).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
 }

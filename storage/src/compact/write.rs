@@ -72,7 +72,13 @@ pub(super) fn compact(
         let all = index.all_postings()?;
         total += all.len();
         let ids = index.sorted_ids(&all)?;
-        cursors.push(Cursor { index, chunks: s.chunks()?, tombstones: s.tombstones()?, ids: ids.into_iter(), cur: None });
+        cursors.push(Cursor {
+            index,
+            chunks: s.chunks()?,
+            tombstones: s.tombstones()?,
+            ids: ids.into_iter(),
+            cur: None,
+        });
     }
     let mut done = 0u64;
     for c in &mut cursors {
@@ -137,7 +143,12 @@ pub(super) fn compact(
         return Ok(None);
     }
     let meta = writer.finish()?;
-    Ok(Some(CompactOutput { dir: dest_dir.join(meta.ulid.to_string()), meta, chunks_copied: copied, chunks_reencoded: reencoded }))
+    Ok(Some(CompactOutput {
+        dir: dest_dir.join(meta.ulid.to_string()),
+        meta,
+        chunks_copied: copied,
+        chunks_reencoded: reencoded,
+    }))
 }
 
 /// The chunks of a series copied unchanged, when that is correct: no tombstone touches them,
@@ -204,7 +215,9 @@ pub(crate) struct ChunkCutter {
 impl ChunkCutter {
     /// Appends a sample; `t` must be greater than the previous one.
     pub fn push(&mut self, t: Timestamp, v: f64) {
-        if self.enc.num_samples() >= SAMPLES_PER_CHUNK || self.enc.bytes().len() > MAX_BYTES_PER_XOR_CHUNK - MAX_BYTES_PER_APPEND {
+        if self.enc.num_samples() >= SAMPLES_PER_CHUNK
+            || self.enc.bytes().len() > MAX_BYTES_PER_XOR_CHUNK - MAX_BYTES_PER_APPEND
+        {
             let enc = std::mem::take(&mut self.enc);
             self.out.push(finish_chunk(enc, self.min, self.max));
         }

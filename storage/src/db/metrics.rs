@@ -29,8 +29,10 @@ impl DbMetrics {
             ),
             blocks_loaded: r.gauge("tickdb_blocks_loaded", "Number of blocks currently loaded."),
             blocks_bytes: r.gauge("tickdb_storage_blocks_bytes", "Bytes on disk of the loaded blocks."),
-            retention_deletions: r.counter("tickdb_retention_deletions_total", "Blocks deleted by time or size retention."),
-            head_truncations: r.counter("tickdb_head_truncations_total", "Times the head was truncated after a persist."),
+            retention_deletions: r
+                .counter("tickdb_retention_deletions_total", "Blocks deleted by time or size retention."),
+            head_truncations: r
+                .counter("tickdb_head_truncations_total", "Times the head was truncated after a persist."),
         }
     }
 }

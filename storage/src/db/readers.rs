@@ -103,7 +103,10 @@ impl Iterator for GuardedSeriesSet {
     type Item = Result<Series>;
     fn next(&mut self) -> Option<Result<Series>> {
         self.inner.next().map(|r| {
-            r.map(|s| Series { labels: s.labels, samples: Box::new(GuardedIter { inner: s.samples, _guard: self.guard.clone() }) })
+            r.map(|s| Series {
+                labels: s.labels,
+                samples: Box::new(GuardedIter { inner: s.samples, _guard: self.guard.clone() }),
+            })
         })
     }
 }

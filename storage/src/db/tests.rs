@@ -150,3 +150,41 @@ fn head_truncation_waits_for_open_queriers() {
     assert_eq!(db.readers.active(), 0);
     assert_eq!(count(&db, i64::MIN, i64::MAX), 4 * 60);
 }
+
+#[test]
+fn unreadable_blocks_are_skipped_and_bad_options_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join(Ulid::new().to_string());
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("meta.json"), b"{not json").unwrap();
+    let db = Db::open(d.path(), opts()).unwrap();
+    assert!(db.block_metas().is_empty());
+    assert!(bad.exists(), "a broken block is left in place for inspection");
+    db.close().unwrap();
+    drop(db);
+    let e = Db::open(d.path(), DbOptions { block_range_ms: 0, ..opts() }).unwrap_err().to_string();
+    assert!(e.contains("block range"), "{e}");
+}
+
+#[test]
+fn failed_compaction_marks_its_inputs() {
+    let d = tempfile::tempdir().unwrap();
+    let l = labels! {"__name__" => "m"};
+    let samples: Vec<Sample> = minutes(0, 10).map(|t| Sample::new(t, 1.0)).collect();
+    let metas = backfill(d.path(), vec![(l, samples)], 2 * H).unwrap();
+    // Corrupt the first block's chunks: its bytes are copied, so break a chunk header in a
+    // way the reader notices (truncate the segment).
+    let seg = d.path().join(metas[0].ulid.to_string()).join("chunks").join("000001");
+    let len = std::fs::metadata(&seg).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 20).unwrap();
+    drop(f);
+    let db = Db::open(d.path(), opts()).unwrap();
+    assert_eq!(db.block_metas().len(), 5);
+    assert!(db.compact_blocks().is_err());
+    let failed: Vec<bool> = db.block_metas().iter().map(|m| m.compaction.failed).collect();
+    assert_eq!(failed, [true, true, true, false, false]);
+    assert!(db.options().registry.render().contains("tickdb_compactions_failed_total 1"));
+    // The group with a failed block is no longer planned; nothing else to do.
+    assert_eq!(db.compact_blocks().unwrap(), 0);
+}

@@ -167,8 +167,11 @@ impl HeadAppender {
         let mut stats = CommitStats::default();
         let mut new_series: Vec<(u32, Labels)> = Vec::new();
         let mut failed: Vec<bool> = vec![false; self.series.len()];
+        let mut used: Vec<bool> = vec![false; self.series.len()];
+        self.samples.iter().for_each(|s| used[s.series as usize] = true);
         for (i, st) in self.series.iter_mut().enumerate() {
-            if st.id.is_some_and(|id| head.series.with(id, |_| ()).is_some()) {
+            // Series whose samples were all no-ops are not created.
+            if !used[i] || st.id.is_some_and(|id| head.series.with(id, |_| ()).is_some()) {
                 continue;
             }
             match head.get_or_create(&st.labels, st.labels.hash64(), None) {

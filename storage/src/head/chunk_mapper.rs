@@ -325,6 +325,72 @@ fn scan_file(path: &Path, buf: &[u8], seq: u32, out: &mut Vec<MappedChunk>) -> (
     (off, true)
 }
 
+/// Set in a [`ChunkStore`] reference naming a chunk kept on the heap.
+const MEM_BIT: u64 = 1 << 63;
+const MEM_SHARDS: usize = 16;
+type MemShard = Mutex<std::collections::HashMap<u64, Box<[u8]>>>;
+
+/// Where the head's full chunks live: the chunk files when the head has a directory, else (and
+/// when writing a file fails) the heap. References are `u64`s either way, so a series keeps
+/// 24 bytes per full chunk (`mint`, `maxt`, reference).
+pub(crate) struct ChunkStore {
+    pub disk: Option<ChunkDiskMapper>,
+    mem: Box<[MemShard]>,
+    next_mem: std::sync::atomic::AtomicU64,
+}
+
+impl ChunkStore {
+    pub fn new(disk: Option<ChunkDiskMapper>) -> Self {
+        ChunkStore {
+            disk,
+            mem: (0..MEM_SHARDS).map(|_| Mutex::new(Default::default())).collect(),
+            next_mem: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn mem_shard(&self, r: u64) -> &MemShard {
+        &self.mem[(r as usize) % MEM_SHARDS]
+    }
+
+    /// Stores a full XOR chunk of `series_ref` and returns its reference.
+    pub fn write(&self, series_ref: u64, mint: i64, maxt: i64, data: Vec<u8>) -> u64 {
+        if let Some(d) = &self.disk {
+            match d.write(series_ref, mint, maxt, crate::chunkenc::ENCODING_XOR, &data) {
+                Ok(r) => return r,
+                Err(e) => tracing::error!(series = series_ref, error = %e, "writing head chunk failed; keeping it in memory"),
+            }
+        }
+        let r = MEM_BIT | self.next_mem.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.mem_shard(r).lock().insert(r, data.into_boxed_slice());
+        r
+    }
+
+    pub fn read(&self, r: u64) -> Result<ChunkData> {
+        if r & MEM_BIT != 0 {
+            return match self.mem_shard(r).lock().get(&r) {
+                Some(b) => Ok(ChunkData { encoding: crate::chunkenc::ENCODING_XOR, bytes: b.to_vec() }),
+                None => Err(Error::Other(format!("in-memory head chunk {r:#x} not found"))),
+            };
+        }
+        match &self.disk {
+            Some(d) => d.read(r),
+            None => Err(Error::Other(format!("head chunk {r:#x} is mapped but the head has no chunk files"))),
+        }
+    }
+
+    /// Frees a chunk dropped by truncation (heap chunks; file space is reclaimed per file).
+    pub fn free(&self, r: u64) {
+        if r & MEM_BIT != 0 {
+            self.mem_shard(r).lock().remove(&r);
+        }
+    }
+
+    /// The chunk file sequence of `r`, for file chunks.
+    pub fn file_seq(r: u64) -> Option<u32> {
+        (r & MEM_BIT == 0).then_some((r >> 32) as u32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

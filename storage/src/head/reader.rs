@@ -131,8 +131,7 @@ pub struct HeadChunkReader {
 impl ChunkReader for HeadChunkReader {
     fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkData> {
         let (id, cid) = unpack_ref(meta.chunk_ref);
-        let mapper = self.head.chunks.as_ref();
-        match self.head.series.with(id, |s| s.chunk(cid, meta, mapper)) {
+        match self.head.series.with(id, |s| s.chunk(cid, meta, &self.head.chunks)) {
             Some(Ok(Some(c))) => Ok(c),
             Some(Err(e)) => Err(e),
             Some(Ok(None)) | None => {

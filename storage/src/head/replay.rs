@@ -89,7 +89,7 @@ impl Replayer<'_> {
                 self.head.note_time(mapped_max);
             }
         }
-        let prev = self.series.insert(s.ref_, ReplaySeries { id, max_seen: mapped_max, mapped_max });
+        let prev = self.series.insert(s.ref_, ReplaySeries { id, max_seen: i64::MIN, mapped_max });
         if let Some(p) = prev
             && p.id == id
         {

@@ -14,8 +14,8 @@
 //! points at a different chunk later (it may point at none after truncation).
 
 use crate::chunkenc::{XorEncoder, ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK};
-use crate::error::{AppendError, Error, Result};
-use crate::head::chunk_mapper::ChunkDiskMapper;
+use crate::error::{AppendError, Result};
+use crate::head::chunk_mapper::ChunkStore;
 use crate::reader::{ChunkData, ChunkMeta};
 use crate::storage::{Sample, Timestamp};
 
@@ -24,19 +24,12 @@ pub(crate) const OOO_CHUNK_BIT: u32 = 0x8000_0000;
 /// Samples per out-of-order chunk handed to readers.
 const OOO_SAMPLES_PER_CHUNK: usize = SAMPLES_PER_CHUNK;
 
-/// Where a full chunk lives.
-pub(crate) enum ChunkLoc {
-    /// In a head chunk file (`seq << 32 | offset`).
-    Mapped(u64),
-    /// On the heap (heads without a directory, or when writing the file failed).
-    Mem(Box<[u8]>),
-}
-
 /// A full (immutable) chunk of a series.
 pub(crate) struct ClosedChunk {
     pub mint: Timestamp,
     pub maxt: Timestamp,
-    pub loc: ChunkLoc,
+    /// Reference into the head's [`ChunkStore`].
+    pub r: u64,
 }
 
 /// What to do with a sample that passed the checks.
@@ -139,9 +132,9 @@ impl MemSeries {
     }
 
     /// Appends an in-order sample (`t > max_time`, checked by the caller), cutting the open chunk
-    /// first when due. Returns whether a chunk was cut; the cut chunk is written to `mapper` (or
+    /// first when due. Returns whether a chunk was cut; the cut chunk goes to `store` (a file,
     /// kept on the heap without one, or when the write fails).
-    pub fn append(&mut self, id: u32, t: Timestamp, v: f64, chunk_range: i64, mapper: Option<&ChunkDiskMapper>) -> bool {
+    pub fn append(&mut self, id: u32, t: Timestamp, v: f64, chunk_range: i64, store: &ChunkStore) -> bool {
         let mut cut = false;
         match &self.open {
             None => {
@@ -161,7 +154,7 @@ impl MemSeries {
         if cut {
             let prev_len = self.open.as_ref().map_or(0, |c| c.bytes().len());
             if let Some(c) = self.open.take() {
-                self.close_chunk(id, c, mapper);
+                self.close_chunk(id, c, store);
             }
             // The next chunk will likely be about as big as the last one.
             self.open = Some(XorEncoder::with_capacity(prev_len + prev_len / 8 + 8));
@@ -172,17 +165,10 @@ impl MemSeries {
         cut
     }
 
-    fn close_chunk(&mut self, id: u32, c: XorEncoder, mapper: Option<&ChunkDiskMapper>) {
+    fn close_chunk(&mut self, id: u32, c: XorEncoder, store: &ChunkStore) {
         let (Some(mint), Some(maxt)) = (c.min_time(), c.max_time()) else { return };
-        let loc = match mapper.map(|m| m.write(id as u64, mint, maxt, ENCODING_XOR, c.bytes())) {
-            Some(Ok(r)) => ChunkLoc::Mapped(r),
-            Some(Err(e)) => {
-                tracing::error!(series = id, error = %e, "writing head chunk failed; keeping it in memory");
-                ChunkLoc::Mem(c.into_bytes().into_boxed_slice())
-            }
-            None => ChunkLoc::Mem(c.into_bytes().into_boxed_slice()),
-        };
-        self.push_closed(ClosedChunk { mint, maxt, loc });
+        let r = store.write(id as u64, mint, maxt, c.into_bytes());
+        self.push_closed(ClosedChunk { mint, maxt, r });
     }
 
     /// Attaches a chunk found in the head chunk files at startup (in file order).
@@ -190,7 +176,7 @@ impl MemSeries {
         if self.closed.last().is_some_and(|c| c.maxt >= mint) {
             return;
         }
-        self.push_closed(ClosedChunk { mint, maxt, loc: ChunkLoc::Mapped(r) });
+        self.push_closed(ClosedChunk { mint, maxt, r });
     }
 
     fn push_closed(&mut self, c: ClosedChunk) {
@@ -238,10 +224,12 @@ impl MemSeries {
         }
     }
 
-    /// Drops data entirely before `mint`; returns the number of chunks dropped.
-    pub fn truncate_before(&mut self, mint: Timestamp) -> usize {
+    /// Drops data entirely before `mint` (freeing heap chunks in `store`); returns the number
+    /// of chunks dropped.
+    pub fn truncate_before(&mut self, mint: Timestamp, store: &ChunkStore) -> usize {
         let n = self.closed.iter().take_while(|c| c.maxt < mint).count();
         if n > 0 {
+            self.closed[..n].iter().for_each(|c| store.free(c.r));
             let mut v = std::mem::take(&mut self.closed).into_vec();
             v.drain(..n);
             self.closed = v.into_boxed_slice();
@@ -266,10 +254,7 @@ impl MemSeries {
 
     /// Smallest head chunk file sequence referenced.
     pub fn min_mapped_seq(&self) -> Option<u32> {
-        self.closed.iter().find_map(|c| match c.loc {
-            ChunkLoc::Mapped(r) => Some((r >> 32) as u32),
-            ChunkLoc::Mem(_) => None,
-        })
+        self.closed.iter().find_map(|c| ChunkStore::file_seq(c.r))
     }
 
     /// The metas of chunks overlapping `[mint, maxt]`, sorted by min time.
@@ -302,7 +287,7 @@ impl MemSeries {
 
     /// The bytes of chunk `cid` limited to `[meta.min_time, meta.max_time]` as far as the chunk
     /// may have grown since the meta was taken. `Ok(None)` if the chunk is gone.
-    pub fn chunk(&self, cid: u32, meta: &ChunkMeta, mapper: Option<&ChunkDiskMapper>) -> Result<Option<ChunkData>> {
+    pub fn chunk(&self, cid: u32, meta: &ChunkMeta, store: &ChunkStore) -> Result<Option<ChunkData>> {
         if cid & OOO_CHUNK_BIT != 0 {
             let Some(buf) = &self.ooo else { return Ok(None) };
             let lo = buf.partition_point(|s| s.t < meta.min_time);
@@ -315,13 +300,7 @@ impl MemSeries {
         }
         let idx = cid.wrapping_sub(self.first_chunk_id) as usize;
         if let Some(c) = self.closed.get(idx) {
-            return match &c.loc {
-                ChunkLoc::Mem(b) => Ok(Some(ChunkData { encoding: ENCODING_XOR, bytes: b.to_vec() })),
-                ChunkLoc::Mapped(r) => match mapper {
-                    Some(m) => m.read(*r).map(Some),
-                    None => Err(Error::Other(format!("head chunk {r:#x} is mapped but the head has no chunk files"))),
-                },
-            };
+            return store.read(c.r).map(Some);
         }
         if idx != self.closed.len() {
             return Ok(None);
@@ -350,18 +329,16 @@ mod tests {
 
     /// Appends samples at `times` and returns the sample counts of the chunks.
     fn check_cuts(times: impl IntoIterator<Item = i64>, expected: &[usize]) {
+        let store = ChunkStore::new(None);
         let mut s = MemSeries::new(Box::new([]));
         for t in times {
             assert!(s.check(t, 1.0, 0, None).is_ok());
-            s.append(1, t, t as f64, H2, None);
+            s.append(1, t, t as f64, H2, &store);
         }
         let mut counts: Vec<usize> = s
             .closed
             .iter()
-            .map(|c| match &c.loc {
-                ChunkLoc::Mem(b) => decode_all(b).unwrap().len(),
-                ChunkLoc::Mapped(_) => unreachable!(),
-            })
+            .map(|c| decode_all(&store.read(c.r).unwrap().bytes).unwrap().len())
             .collect();
         counts.extend(s.open.as_ref().map(|o| o.num_samples()));
         assert_eq!(counts, expected);
@@ -406,9 +383,10 @@ mod tests {
 
     #[test]
     fn verdicts() {
+        let store = ChunkStore::new(None);
         let mut s = MemSeries::new(Box::new([]));
         check_verdict(&s, -5, 1.0, 0, Ok(Verdict::InOrder));
-        s.append(1, 100, 1.0, H2, None);
+        s.append(1, 100, 1.0, H2, &store);
         check_verdict(&s, 101, 1.0, 0, Ok(Verdict::InOrder));
         check_verdict(&s, 100, 1.0, 0, Ok(Verdict::Duplicate));
         check_verdict(&s, 100, 2.0, 0, Err(AppendError::DuplicateSampleForTimestamp));
@@ -426,17 +404,20 @@ mod tests {
 
     #[test]
     fn truncate_drops_old_chunks_and_ooo() {
+        let store = ChunkStore::new(None);
         let mut s = MemSeries::new(Box::new([]));
         for i in 0..300 {
-            s.append(1, i * 15_000, 1.0, H2, None);
+            s.append(1, i * 15_000, 1.0, H2, &store);
         }
         s.insert_ooo(10, 1.0);
         assert_eq!(s.num_chunks(), 3);
-        assert_eq!(s.truncate_before(120 * 15_000), 1);
+        assert_eq!(s.truncate_before(120 * 15_000, &store), 1);
         assert_eq!(s.first_chunk_id, 1);
         assert!(s.ooo.is_none());
         assert_eq!(s.min_time(), Some(120 * 15_000));
-        assert_eq!(s.truncate_before(i64::MAX), 2);
+        assert_eq!(s.truncate_before(i64::MAX, &store), 2);
         assert!(s.is_empty());
+        // The heap chunks were freed.
+        assert!(store.read(1 << 63).is_err());
     }
 }

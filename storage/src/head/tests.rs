@@ -39,10 +39,18 @@ fn dump_range(head: &Arc<Head>, mint: i64, maxt: i64) -> Dump {
         let l = ix.series(id, &mut metas).unwrap();
         let dels = ts.intervals(id);
         let mut samples: Vec<(i64, u64)> = Vec::new();
+        let mut last_in_order = i64::MIN;
         for m in &metas {
             let c = cr.chunk(m).unwrap();
             assert_eq!(c.encoding, 1);
-            for s in decode_all(&c.bytes).unwrap() {
+            let decoded = decode_all(&c.bytes).unwrap();
+            assert_eq!((decoded.first().unwrap().t, decoded.last().unwrap().t), (m.min_time, m.max_time), "{l}");
+            if m.chunk_ref as u32 & series::OOO_CHUNK_BIT == 0 {
+                // In-order chunks never overlap (no sample is stored twice).
+                assert!(m.min_time > last_in_order, "{l}: overlapping in-order chunks {metas:?}");
+                last_in_order = m.max_time;
+            }
+            for s in decoded {
                 if s.t >= mint && s.t <= maxt && !dels.iter().any(|iv| iv.contains(s.t)) {
                     samples.push((s.t, s.v.to_bits()));
                 }
@@ -422,23 +430,32 @@ fn workload(head: &Arc<Head>, n_series: usize, n_samples: i64, t0: i64) {
 #[test]
 fn restart_replays_wal_and_head_chunks() {
     let dir = tempfile::tempdir().unwrap();
-    let head = Head::open(HeadOptions { out_of_order_window: 60_000, ..disk_opts(dir.path()) }).unwrap();
+    let head = Head::open(HeadOptions { out_of_order_window: 3_600_000, ..disk_opts(dir.path()) }).unwrap();
     workload(&head, 5, 400, 0);
     // Some out-of-order samples and a deletion.
-    append_all(&head, &[(series("m", 0), 399 * 15_000 - 7, 7.0), (series("m", 1), 398 * 15_000 - 3, 3.0)]);
+    // (the last one falls in the time range of a chunk already written to the chunk files)
+    let res = append_all(
+        &head,
+        &[(series("m", 0), 399 * 15_000 - 7, 7.0), (series("m", 1), 398 * 15_000 - 3, 3.0), (series("m", 3), 5_000_003, 9.0)],
+    );
+    assert!(res.iter().all(|r| r.is_ok()));
     head.delete(&[Matcher::equal("instance", "host-2")], 0, 100_000).unwrap();
     let before = dump(&head);
-    assert!(head.chunks.as_ref().unwrap().num_files() >= 1);
+    let metas_before: Vec<Vec<ChunkMeta>> = (0..5).map(|i| chunk_metas(&head, &series("m", i))).collect();
+    assert!(head.chunks.disk.as_ref().unwrap().num_files() >= 1);
     drop(head);
-    let head = Head::open(HeadOptions { out_of_order_window: 60_000, ..disk_opts(dir.path()) }).unwrap();
+    let head = Head::open(HeadOptions { out_of_order_window: 3_600_000, ..disk_opts(dir.path()) }).unwrap();
     assert_eq!(dump(&head), before);
+    // The same chunks, cut at the same places: mapped ones read back, the open one rebuilt.
+    let metas_after: Vec<Vec<ChunkMeta>> = (0..5).map(|i| chunk_metas(&head, &series("m", i))).collect();
+    assert_eq!(metas_after, metas_before);
     assert_eq!(head.num_series(), 5);
     // Appending continues where it left off.
     assert_eq!(append_all(&head, &[(series("m", 0), 399 * 15_000, 1.0)])[0], Err(AppendError::DuplicateSampleForTimestamp));
     assert!(append_all(&head, &[(series("m", 0), 400 * 15_000, 1.0)])[0].is_ok());
     let before = dump(&head);
     drop(head);
-    let head = Head::open(HeadOptions { out_of_order_window: 60_000, ..disk_opts(dir.path()) }).unwrap();
+    let head = Head::open(HeadOptions { out_of_order_window: 3_600_000, ..disk_opts(dir.path()) }).unwrap();
     assert_eq!(dump(&head), before);
 }
 
@@ -524,6 +541,15 @@ fn hash_shard_collisions() {
     assert!(c(&s, 7).is_empty());
     assert!(s.collisions.is_empty());
     assert_eq!(c(&s, 8), [4]);
+}
+
+#[test]
+fn thread_safety() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Head>();
+    send_sync::<HeadRangeReader>();
+    send::<HeadAppender>();
 }
 
 #[test]

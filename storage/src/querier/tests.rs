@@ -75,13 +75,25 @@ fn chunk_series_iterator_cases() {
     // Plain, non-overlapping.
     check_chunks(&[&[(1, 1.0), (2, 2.0)], &[(3, 3.0)]], &[], ALL.0, ALL.1, &[(1, 1.0), (2, 2.0), (3, 3.0)]);
     // Overlapping chunks are merged in time order.
-    check_chunks(&[&[(1, 1.0), (5, 5.0)], &[(2, 2.0), (6, 6.0)]], &[], ALL.0, ALL.1, &[(1, 1.0), (2, 2.0), (5, 5.0), (6, 6.0)]);
+    check_chunks(
+        &[&[(1, 1.0), (5, 5.0)], &[(2, 2.0), (6, 6.0)]],
+        &[],
+        ALL.0,
+        ALL.1,
+        &[(1, 1.0), (2, 2.0), (5, 5.0), (6, 6.0)],
+    );
     // Duplicate timestamps: one sample, the earlier chunk's.
     check_chunks(&[&[(1, 1.0), (2, 2.0)], &[(2, 9.0), (3, 3.0)]], &[], ALL.0, ALL.1, &[(1, 1.0), (2, 2.0), (3, 3.0)]);
     // Trim to range.
     check_chunks(&[&[(1, 1.0), (2, 2.0), (3, 3.0)], &[(4, 4.0), (5, 5.0)]], &[], 2, 4, &[(2, 2.0), (3, 3.0), (4, 4.0)]);
     // Tombstones.
-    check_chunks(&[&[(1, 1.0), (2, 2.0), (3, 3.0)], &[(4, 4.0), (5, 5.0)]], &[iv(2, 4)], ALL.0, ALL.1, &[(1, 1.0), (5, 5.0)]);
+    check_chunks(
+        &[&[(1, 1.0), (2, 2.0), (3, 3.0)], &[(4, 4.0), (5, 5.0)]],
+        &[iv(2, 4)],
+        ALL.0,
+        ALL.1,
+        &[(1, 1.0), (5, 5.0)],
+    );
     check_chunks(&[&[(1, 1.0), (2, 2.0)]], &[iv(0, 10)], ALL.0, ALL.1, &[]);
     check_chunks(&[&[(1, 1.0)], &[(2, 2.0)], &[(3, 3.0)]], &[iv(1, 1), iv(3, 3)], ALL.0, ALL.1, &[(2, 2.0)]);
     // Empty range.
@@ -117,6 +129,15 @@ fn chunk_series_iterator_seek() {
     assert_eq!(it.seek(3).map(|s| s.t), Some(20));
     assert_eq!(it.next(), None);
     assert_eq!(it.seek(30), None);
+}
+
+#[test]
+fn seek_into_the_middle_of_the_next_chunk() {
+    let (mem, metas) = chunks_of(&[&[(1, 1.0), (2, 2.0)], &[(10, 10.0), (12, 12.0), (14, 14.0)]]);
+    let mut it = ChunkSeriesIterator::new(mem, metas, vec![], 0, 100);
+    assert_eq!(it.next().map(|s| s.t), Some(1));
+    assert_eq!(it.seek(13).map(|s| s.t), Some(14));
+    assert_eq!(it.next(), None);
 }
 
 #[test]
@@ -168,7 +189,10 @@ fn merged_sample_iterator_cases() {
 
 #[test]
 fn merged_sample_iterator_seek() {
-    let mut it = MergedSampleIterator::new(vec![vec_it(&[(1, 1.0), (5, 5.0), (9, 9.0)]), vec_it(&[(2, 2.0), (5, 50.0), (7, 7.0)])]);
+    let mut it = MergedSampleIterator::new(vec![
+        vec_it(&[(1, 1.0), (5, 5.0), (9, 9.0)]),
+        vec_it(&[(2, 2.0), (5, 50.0), (7, 7.0)]),
+    ]);
     assert_eq!(it.seek(3), Some(Sample::new(5, 5.0)));
     assert_eq!(it.seek(4), Some(Sample::new(5, 5.0)));
     assert_eq!(it.next(), Some(Sample::new(7, 7.0)));
@@ -199,7 +223,11 @@ impl MemBlock {
         for (l, chunks) in series {
             let mut metas = Vec::new();
             for c in chunks {
-                metas.push(ChunkMeta { chunk_ref: mem.chunks.len() as u64, min_time: c[0].0, max_time: c[c.len() - 1].0 });
+                metas.push(ChunkMeta {
+                    chunk_ref: mem.chunks.len() as u64,
+                    min_time: c[0].0,
+                    max_time: c[c.len() - 1].0,
+                });
                 mem.chunks.push(encode(&c));
             }
             out.push((l, metas));
@@ -232,7 +260,8 @@ impl IndexReader for MemIndex {
         Ok(s)
     }
     fn label_values(&self, name: &str) -> Result<Vec<String>> {
-        let mut s: Vec<String> = self.0.iter().map(|(l, _)| l.get(name).to_string()).filter(|v| !v.is_empty()).collect();
+        let mut s: Vec<String> =
+            self.0.iter().map(|(l, _)| l.get(name).to_string()).filter(|v| !v.is_empty()).collect();
         s.sort();
         s.dedup();
         Ok(s)
@@ -327,4 +356,87 @@ fn merge_querier_merges_identical_series() {
     );
     assert_eq!(q.label_values("__name__", &[]).unwrap(), ["a", "b", "c"]);
     assert_eq!(q.label_names(&[Matcher::equal("__name__", "b")]).unwrap(), ["__name__"]);
+}
+
+#[test]
+fn hints_narrow_the_range() {
+    let b = MemBlock::new(vec![(labels! {"__name__" => "a"}, vec![vec![(1, 1.0), (5, 5.0), (9, 9.0)]])]);
+    let q = BlockQuerier::new(&b, 0, 8).unwrap();
+    let m = [Matcher::equal("__name__", "a")];
+    let run = |h: Option<&SelectHints>| -> Vec<i64> {
+        q.select(false, h, &m).unwrap().flat_map(|s| s.unwrap().collect_samples().unwrap()).map(|s| s.t).collect()
+    };
+    assert_eq!(run(None), [1, 5]);
+    assert_eq!(run(Some(&SelectHints::default())), [1, 5]);
+    assert_eq!(run(Some(&SelectHints { start: 2, end: 100, ..Default::default() })), [5]);
+    assert_eq!(run(Some(&SelectHints { start: 6, end: 7, ..Default::default() })), Vec::<i64>::new());
+}
+
+mod prop {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A chunk: sorted unique timestamps in 0..300; values are a function of `t` so duplicates
+    /// across chunks agree whichever is kept.
+    fn chunk() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        proptest::collection::btree_set(0i64..300, 1..30)
+            .prop_map(|s| s.into_iter().map(|t| (t, t as f64 * 1.5)).collect())
+    }
+
+    fn intervals() -> impl Strategy<Value = Vec<Interval>> {
+        proptest::collection::vec((0i64..300, 0i64..40), 0..4).prop_map(|v| {
+            let mut out: Vec<Interval> = Vec::new();
+            for (a, len) in v {
+                crate::tombstones::add_interval(&mut out, Interval { mint: a, maxt: a + len });
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_merge_like_the_model(
+            a in proptest::collection::vec(chunk(), 0..5),
+            b in proptest::collection::vec(chunk(), 0..5),
+            tomb in intervals(),
+            mint in -10i64..200,
+            len in 0i64..320,
+            seeks in proptest::collection::vec(0i64..40, 0..10),
+        ) {
+            let maxt = mint + len;
+            let mut model = std::collections::BTreeMap::new();
+            for c in a.iter().chain(b.iter()) {
+                for (t, v) in c {
+                    if *t >= mint && *t <= maxt && !tomb.iter().any(|iv| iv.contains(*t)) {
+                        model.insert(*t, *v);
+                    }
+                }
+            }
+            let build = |cs: &[Vec<(i64, f64)>]| -> Box<dyn SampleIterator> {
+                let refs: Vec<&[(i64, f64)]> = cs.iter().map(|c| c.as_slice()).collect();
+                let (mem, metas) = chunks_of(&refs);
+                Box::new(ChunkSeriesIterator::new(mem, metas, tomb.clone(), mint, maxt))
+            };
+            // Full iteration.
+            let mut it = MergedSampleIterator::new(vec![build(&a), build(&b)]);
+            let got = drain(&mut it);
+            let want: Vec<(i64, f64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+            prop_assert_eq!(&got, &want);
+            // Seeks with forward strides from a fresh iterator.
+            let mut it = MergedSampleIterator::new(vec![build(&a), build(&b)]);
+            let mut ts = mint - 5;
+            let mut cur: Option<i64> = None;
+            for step in seeks {
+                ts += step;
+                let got = it.seek(ts).map(|s| s.t);
+                let want = match cur {
+                    Some(c) if c >= ts => Some(c),
+                    _ => model.range(ts..).next().map(|(t, _)| *t),
+                };
+                prop_assert_eq!(got, want, "seek({})", ts);
+                cur = got;
+            }
+        }
+    }
 }
