@@ -67,13 +67,23 @@ fn resume_round(db: &Db, thread: usize) -> i64 {
 #[ignore = "entry point of crash_sigkill_keeps_acknowledged_samples's child process"]
 fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    // A panic in any thread must end the process, so the parent sees it (exit code 101).
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("child panicked: {info}");
+        std::process::exit(101);
+    }));
     let db = Db::open(Path::new(&dir), opts()).expect("child: open db");
     let starts: Vec<i64> = (0..THREADS).map(|t| resume_round(&db, t)).collect();
     println!("started {starts:?}");
+    // The threads write the same timestamps in lockstep (a barrier per round): the head's time
+    // range is shared, and a thread far behind the other would rightly get out-of-bounds errors
+    // once the range it writes into has been persisted as a block.
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS));
     let handles: Vec<_> = (0..THREADS)
         .map(|thread| {
             let db = Arc::clone(&db);
             let start = starts[thread];
+            let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
                 let labels: Vec<Labels> = (0..SERIES_PER_THREAD).map(|i| series_labels(thread, i)).collect();
                 let mut refs = vec![None; SERIES_PER_THREAD];
@@ -86,6 +96,7 @@ fn crash_child() {
                     app.commit().expect("commit");
                     // Printed only after commit returned: this round is acknowledged.
                     println!("ack {thread} {round}");
+                    barrier.wait();
                     if thread == 0 && round % 50 == 0 {
                         db.maintain(ts).expect("maintain");
                     }

@@ -1,0 +1,263 @@
+//! Server configuration: YAML file (serde-saphyr) with embedded defaults; every option can also
+//! be given as a command-line flag, which wins over the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::PromDuration;
+
+/// The whole configuration. Field names are the YAML keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub log: LogConfig,
+    pub storage: StorageConfig,
+    pub query: QueryConfig,
+    pub write: WriteConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `logfmt` or `json`.
+    pub format: LogFormat,
+    /// `error`, `warn`, `info`, `debug`, `trace` (or a tracing filter directive).
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// How long blocks are kept.
+    pub retention: PromDuration,
+    /// How often the background task compacts the head and applies retention.
+    pub maintain_interval: PromDuration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Maximum time one query may run.
+    pub timeout: PromDuration,
+    /// Queries evaluated at the same time.
+    pub max_concurrency: usize,
+    /// Queries allowed to wait for a slot; beyond that the API answers 503.
+    pub max_queue: usize,
+    /// Maximum samples a query may hold in memory.
+    pub max_samples: usize,
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta: PromDuration,
+    /// Maximum points per series of a range query (Prometheus: 11000).
+    pub max_points_per_series: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriteConfig {
+    /// Maximum size of a request body as sent (compressed), in bytes; larger → 413.
+    pub max_body_bytes: usize,
+    /// Maximum size of a body after snappy decompression, in bytes; larger → 413.
+    pub max_decompressed_bytes: usize,
+    /// Maximum series in one write request; more → 400.
+    pub max_series_per_request: usize,
+    /// Write requests handled at the same time; more → 429 (the sender retries).
+    pub max_concurrency: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    pub max_labels_per_series: usize,
+    /// Series whose label sets and head refs are cached between writes (0 = off).
+    pub series_cache_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9201)),
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            query: QueryConfig::default(),
+            write: WriteConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Logfmt, level: "info".into() }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { retention: PromDuration::from_secs(15 * 86400), maintain_interval: PromDuration::from_secs(60) }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            timeout: PromDuration::from_secs(120),
+            max_concurrency: 20,
+            max_queue: 200,
+            max_samples: 50_000_000,
+            lookback_delta: PromDuration::from_secs(300),
+            max_points_per_series: 11_000,
+        }
+    }
+}
+
+impl Default for WriteConfig {
+    fn default() -> Self {
+        WriteConfig {
+            max_body_bytes: 32 << 20,
+            max_decompressed_bytes: 128 << 20,
+            max_series_per_request: 100_000,
+            max_concurrency: 16,
+            max_label_name_length: storage::labels::DEFAULT_MAX_LABEL_NAME_LEN,
+            max_label_value_length: storage::labels::DEFAULT_MAX_LABEL_VALUE_LEN,
+            max_labels_per_series: storage::labels::DEFAULT_MAX_LABELS_PER_SERIES,
+            series_cache_size: 1 << 19,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parsing config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a YAML file; absent keys take their defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+    }
+
+    /// Parses YAML text (an empty document is the default configuration).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if self.query.max_concurrency == 0 {
+            return bad("query.max_concurrency must be at least 1");
+        }
+        if self.write.max_concurrency == 0 {
+            return bad("write.max_concurrency must be at least 1");
+        }
+        if self.query.max_points_per_series <= 0 {
+            return bad("query.max_points_per_series must be positive");
+        }
+        if self.query.timeout.0 == Duration::ZERO {
+            return bad("query.timeout must be positive");
+        }
+        if self.storage.maintain_interval.0 == Duration::ZERO {
+            return bad("storage.maintain_interval must be positive");
+        }
+        Ok(())
+    }
+
+    /// Every option under its command-line flag name with its effective value (served by
+    /// `/api/v1/status/flags`).
+    pub fn flag_values(&self) -> std::collections::BTreeMap<String, String> {
+        let q = &self.query;
+        let w = &self.write;
+        [
+            ("data-dir", self.data_dir.display().to_string()),
+            ("listen", self.listen.to_string()),
+            ("log-format", format!("{:?}", self.log.format).to_lowercase()),
+            ("log-level", self.log.level.clone()),
+            ("retention", self.storage.retention.to_string()),
+            ("maintain-interval", self.storage.maintain_interval.to_string()),
+            ("query-timeout", q.timeout.to_string()),
+            ("query-max-concurrency", q.max_concurrency.to_string()),
+            ("query-max-queue", q.max_queue.to_string()),
+            ("query-max-samples", q.max_samples.to_string()),
+            ("query-lookback-delta", q.lookback_delta.to_string()),
+            ("query-max-points-per-series", q.max_points_per_series.to_string()),
+            ("write-max-body-bytes", w.max_body_bytes.to_string()),
+            ("write-max-decompressed-bytes", w.max_decompressed_bytes.to_string()),
+            ("write-max-series-per-request", w.max_series_per_request.to_string()),
+            ("write-max-concurrency", w.max_concurrency.to_string()),
+            ("write-max-label-name-length", w.max_label_name_length.to_string()),
+            ("write-max-label-value-length", w.max_label_value_length.to_string()),
+            ("write-max-labels-per-series", w.max_labels_per_series.to_string()),
+            ("write-series-cache-size", w.series_cache_size.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The configuration as YAML (served by `/api/v1/status/config`).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_partial_files() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        let c = Config::parse("listen: 0.0.0.0:9999\nquery:\n  timeout: 30s\n  max_concurrency: 4\n").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9999".parse().unwrap());
+        assert_eq!(c.query.timeout, PromDuration::from_secs(30));
+        assert_eq!(c.query.max_concurrency, 4);
+        assert_eq!(c.query.max_queue, QueryConfig::default().max_queue);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        assert!(Config::parse("nope: 1\n").is_err());
+        assert!(Config::parse("query:\n  timeout: 5 minutes\n").is_err());
+        assert!(Config::parse("log:\n  format: xml\n").is_err());
+        let mut c = Config::default();
+        c.query.max_concurrency = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn flag_names_exist_on_the_command_line() {
+        use clap::CommandFactory;
+        let cmd = crate::cli::Cli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve");
+        for name in Config::default().flag_values().keys() {
+            let known = serve.get_arguments().chain(cmd.get_arguments()).any(|a| a.get_long() == Some(name.as_str()));
+            assert!(known, "--{name} is not a flag");
+        }
+    }
+
+    #[test]
+    fn yaml_round_trip() {
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_yaml()).unwrap(), c);
+    }
+}

@@ -1,0 +1,22 @@
+//! tickdb's server: the `tickdb` binary's modules, exposed as a library so the integration
+//! tests can start the real server in-process.
+//!
+//! - [`cli`], [`config`], [`logging`]: command line, YAML configuration, structured logs.
+//! - [`server`]: the HTTP server (remote write, import/export, the Prometheus API).
+//! - [`remote`]: remote-write protobufs and decoding; [`openmetrics`]: text format parser.
+//! - [`engine`] and [`backend`]: what the server needs from the query engine and the storage.
+//! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands; [`gofmt`]: Go's `%g`.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod dump;
+pub mod duration;
+pub mod engine;
+pub mod gofmt;
+pub mod logging;
+pub mod openmetrics;
+pub mod remote;
+pub mod server;
+pub mod tsdb_import;
+pub mod wiring;

@@ -1,0 +1,408 @@
+//! The HTTP server: wiring of state, routes, middleware, readiness, maintenance and graceful
+//! shutdown.
+//!
+//! Start-up order: bind the listener, start serving (`/-/healthy` answers at once, `/-/ready`
+//! and the API answer 503 until the storage is open), open the storage on a blocking thread
+//! (WAL replay may take a while), then start the maintenance task. On SIGTERM/SIGINT (or a
+//! test's shutdown trigger) the server stops accepting, finishes in-flight requests and closes
+//! the storage, which flushes the WAL.
+
+pub mod api;
+pub mod errors;
+pub mod import;
+pub mod json;
+pub mod params;
+pub mod status;
+pub mod write;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use parking_lot::Mutex;
+use storage::metrics::{Counter, Registry};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::backend::SharedBackend;
+use crate::config::Config;
+use crate::engine::QueryEngine;
+use crate::server::errors::{ApiError, ErrorType};
+
+/// Opens the storage (runs on a blocking thread after the listener is bound).
+pub type Opener = Box<dyn FnOnce(&Config, &Registry) -> anyhow::Result<SharedBackend> + Send>;
+
+/// Metadata of one metric family as received through remote write.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetricMeta {
+    pub kind: String,
+    pub help: String,
+    pub unit: String,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub cfg: Config,
+    /// Set once the storage is open; until then the server is not ready.
+    backend: OnceLock<SharedBackend>,
+    pub engine: Arc<dyn QueryEngine>,
+    pub registry: Registry,
+    /// Metric family → its distinct metadata entries.
+    pub metadata: Mutex<BTreeMap<String, Vec<MetricMeta>>>,
+    write_slots: Arc<Semaphore>,
+    query_slots: Arc<Semaphore>,
+    query_waiting: AtomicUsize,
+    pub start_time: SystemTime,
+    /// Flag names and effective values (for `/api/v1/status/flags`).
+    pub flags: BTreeMap<String, String>,
+    pub exemplars_received: Arc<Counter>,
+    /// Label sets and series refs of recently written series (one per storage instance).
+    pub series_cache: write::SeriesCache,
+    /// Start-up progress, for [`ServerHandle::wait_ready`].
+    pub readiness: watch::Sender<Readiness>,
+}
+
+/// Start-up state of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Starting,
+    Ready,
+    Failed,
+}
+
+impl AppState {
+    /// The storage, or 503 while it is still opening.
+    pub fn backend(&self) -> Result<SharedBackend, ApiError> {
+        self.backend
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("storage is starting up (WAL replay in progress)"))
+    }
+
+    /// A slot to evaluate a query in: waits in a bounded queue, 503 when the queue is full.
+    pub async fn query_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.query_slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let waiting = self.query_waiting.fetch_add(1, Ordering::Relaxed);
+        struct Dec<'a>(&'a AtomicUsize);
+        impl Drop for Dec<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let _dec = Dec(&self.query_waiting);
+        if waiting >= self.cfg.query.max_queue {
+            return Err(ApiError::unavailable(format!(
+                "too many queries waiting (limit {})",
+                self.cfg.query.max_queue
+            )));
+        }
+        match tokio::time::timeout(self.cfg.query.timeout.0, self.query_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(ApiError::unavailable("server is shutting down")),
+            Err(_) => Err(ApiError { kind: ErrorType::Timeout, message: "query timed out in query queue".into() }),
+        }
+    }
+
+    /// A slot to handle a write in; `None` when the server stays overloaded for a while.
+    pub async fn write_permit(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.write_slots.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), self.write_slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl ServerHandle {
+    /// Waits until the storage is open; fails if opening it failed.
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        let mut rx = self.state.readiness.subscribe();
+        let r = *rx.wait_for(|r| *r != Readiness::Starting).await.map_err(|_| anyhow::anyhow!("server stopped"))?;
+        match r {
+            Readiness::Ready => Ok(()),
+            _ => anyhow::bail!("storage failed to open (see log)"),
+        }
+    }
+
+    /// Triggers a graceful shutdown and waits for it (storage closed).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await?
+    }
+
+    /// Waits for the server to end by itself (signal).
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.task.await?
+    }
+}
+
+/// Binds `cfg.listen`, starts serving and opens the storage in the background.
+pub async fn start(
+    cfg: Config,
+    opener: Opener,
+    engine: Arc<dyn QueryEngine>,
+    flags: BTreeMap<String, String>,
+) -> anyhow::Result<ServerHandle> {
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let registry = Registry::new();
+    register_process_metrics(&registry);
+    let state = Arc::new(AppState {
+        write_slots: Arc::new(Semaphore::new(cfg.write.max_concurrency)),
+        query_slots: Arc::new(Semaphore::new(cfg.query.max_concurrency)),
+        query_waiting: AtomicUsize::new(0),
+        backend: OnceLock::new(),
+        engine,
+        metadata: Mutex::new(BTreeMap::new()),
+        start_time: SystemTime::now(),
+        flags,
+        exemplars_received: registry.counter(
+            "tickdb_remote_write_exemplars_received_total",
+            "Exemplars received through remote write (not stored).",
+        ),
+        series_cache: write::SeriesCache::new(cfg.write.series_cache_size),
+        readiness: watch::Sender::new(Readiness::Starting),
+        registry,
+        cfg,
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let app = router(state.clone());
+    tracing::info!(%addr, data_dir = %state.cfg.data_dir.display(), "listening");
+
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        let mut rx = shutdown_rx.clone();
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = rx.wait_for(|v| *v) => {}
+            }
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        };
+        let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+        let serving = tokio::spawn(async move { serve.await });
+
+        // Open the storage while already answering health checks.
+        let cfg = st.cfg.clone();
+        let reg = st.registry.clone();
+        let opened = tokio::task::spawn_blocking(move || opener(&cfg, &reg)).await;
+        let maintain = match opened {
+            Ok(Ok(backend)) => {
+                let _ = st.backend.set(backend.clone());
+                st.readiness.send_replace(Readiness::Ready);
+                tracing::info!("storage ready");
+                Some(tokio::spawn(maintain_loop(backend, st.cfg.storage.maintain_interval.0, shutdown_rx.clone())))
+            }
+            Ok(Err(e)) => {
+                st.readiness.send_replace(Readiness::Failed);
+                tracing::error!(error = %e, "opening storage failed");
+                serving.abort();
+                return Err(e);
+            }
+            Err(e) => {
+                st.readiness.send_replace(Readiness::Failed);
+                serving.abort();
+                return Err(anyhow::anyhow!("opening storage panicked: {e}"));
+            }
+        };
+        let served = serving.await;
+        if let Some(m) = maintain {
+            m.abort();
+        }
+        if let Some(b) = st.backend.get().cloned() {
+            tokio::task::spawn_blocking(move || b.close())
+                .await?
+                .map_err(|e| anyhow::anyhow!("closing storage: {e}"))?;
+            tracing::info!("storage closed");
+        }
+        served?.map_err(|e| anyhow::anyhow!("serving: {e}"))
+    });
+    Ok(ServerHandle { addr, state, shutdown: shutdown_tx, task })
+}
+
+async fn maintain_loop(backend: SharedBackend, every: std::time::Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let b = backend.clone();
+        match tokio::task::spawn_blocking(move || b.maintain(now_ms())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
+            Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/import/prometheus", post(import::import_prometheus))
+        .route("/api/v1/export", get(import::export).post(import::export))
+        .route("/api/v1/query", get(api::query).post(api::query))
+        .route("/api/v1/query_range", get(api::query_range).post(api::query_range))
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
+        .route("/api/v1/format_query", get(api::format_query).post(api::format_query))
+        .route("/api/v1/rules", get(api::rules))
+        .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/metadata", get(status::metadata))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(metrics));
+    api.fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), track_duration))
+        // Write and import bodies are limited by their handlers (413 with a message).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+async fn healthy() -> &'static str {
+    "tickdb is Healthy.\n"
+}
+
+async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    match st.backend.get() {
+        Some(_) => "tickdb is Ready.\n".into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response(),
+    }
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let mut r = st.registry.render().into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+/// Observes request durations by route (`handler` label).
+async fn track_duration(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let handler =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".into());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    st.registry
+        .histogram_with(
+            "tickdb_http_request_duration_seconds",
+            "Latency of HTTP requests by handler.",
+            storage::metrics::DEFAULT_BUCKETS,
+            &[("handler", &handler)],
+        )
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Process metrics read from /proc at render time.
+fn register_process_metrics(r: &Registry) {
+    r.gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", || proc_status_kb("VmRSS:") * 1024.0);
+    r.gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.", || proc_status_kb("VmSize:") * 1024.0);
+    r.gauge_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", proc_cpu_seconds);
+    let start = now_ms() as f64 / 1000.0;
+    r.gauge_fn("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", move || start);
+    r.gauge_fn("process_open_fds", "Number of open file descriptors.", || {
+        std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(f64::NAN)
+    });
+}
+
+fn proc_status_kb(key: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return f64::NAN };
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// utime + stime from /proc/self/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+fn proc_cpu_seconds() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    parse_cpu_seconds(&s).unwrap_or(f64::NAN)
+}
+
+fn parse_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name (field 2) may contain spaces; fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14 → index 11, stime index 12.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat() {
+        let stat = "1234 (my (odd) cmd) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 100 1000 200";
+        assert_eq!(parse_cpu_seconds(stat), Some(3.0));
+        assert_eq!(parse_cpu_seconds("garbage"), None);
+        assert!(proc_cpu_seconds() >= 0.0);
+        assert!(proc_status_kb("VmRSS:") > 0.0);
+    }
+}

@@ -1,0 +1,141 @@
+//! Start-up and shutdown: readiness during storage opening, the `tickdb serve` binary with
+//! flags and a config file, graceful shutdown on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickdb::config::Config;
+
+use crate::harness::*;
+
+/// While the storage opens (WAL replay), `/-/healthy` is 200 and `/-/ready` and the API are
+/// 503; once open, everything answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_until_storage_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        Config { data_dir: dir.path().join("data"), listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let opener: tickdb::server::Opener = Box::new(move |c, r| {
+        let _ = gate.recv();
+        tickdb::wiring::open_storage(c, r)
+    });
+    let engine = tickdb::wiring::engine(&cfg);
+    let h = tickdb::server::start(cfg, opener, engine, BTreeMap::new()).await.unwrap();
+    let url = format!("http://{}", h.addr);
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let status = async |path: &str| c.get(format!("{url}{path}")).send().await.unwrap().status().as_u16();
+    assert_eq!(status("/-/healthy").await, 200);
+    assert_eq!(status("/-/ready").await, 503);
+    assert_eq!(status("/api/v1/query?query=up").await, 503);
+    let r = c.post(format!("{url}/api/v1/write")).body(Vec::new()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    release.send(()).unwrap();
+    h.wait_ready().await.unwrap();
+    assert_eq!(status("/-/ready").await, 200);
+    assert_eq!(status("/api/v1/query?query=up").await, 200);
+    h.shutdown().await.unwrap();
+}
+
+/// The real binary: config file plus overriding flags, JSON logs, SIGTERM flushes and exits 0,
+/// and the data is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg_path = dir.path().join("tickdb.yml");
+    std::fs::write(&cfg_path, "listen: 127.0.0.1:1\nquery:\n  max_concurrency: 3\n").unwrap();
+    let log_path = dir.path().join("log");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_tickdb"))
+            .args(["serve", "--config"])
+            .arg(&cfg_path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--log-format", "json", "--log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let wait_ready = async || {
+        // An external process: poll until it answers.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = c.get(format!("{url}/-/ready")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tickdb did not become ready: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut child = spawn();
+    wait_ready().await;
+    let body =
+        tickdb::remote::encode_compressed(&write_request(vec![series(&[("__name__", "persisted")], &[(BASE, 42.0)])]));
+    let r = c.post(format!("{url}/api/v1/write")).header("content-type", V1_CT).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let cfg_body = c.get(format!("{url}/api/v1/status/config")).send().await.unwrap().text().await.unwrap();
+    assert!(cfg_body.contains("max_concurrency: 3"), "{cfg_body}");
+    assert!(cfg_body.contains(&format!("listen: 127.0.0.1:{port}")), "{cfg_body}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(code.success(), "exit status {code:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("\"message\":\"storage closed\""), "{log}");
+
+    let mut child = spawn();
+    wait_ready().await;
+    let r = c
+        .get(format!("{url}/api/v1/query"))
+        .query(&[("query", "persisted"), ("time", &secs(BASE))])
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"42\""), "{text}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(code.success());
+}
+
+/// A second server on the same data directory fails to open the storage (directory lock) and
+/// reports it, instead of serving from a shared WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_server_on_same_dir_fails() {
+    let first = TestServer::start().await;
+    let cfg = Config {
+        data_dir: first.dir.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let engine = tickdb::wiring::engine(&cfg);
+    let h = tickdb::server::start(cfg, Box::new(tickdb::wiring::open_storage), engine, BTreeMap::new()).await.unwrap();
+    let err = h.wait_ready().await.unwrap_err();
+    assert!(err.to_string().contains("storage failed to open"), "{err}");
+    let err = h.join().await.unwrap_err();
+    assert!(err.to_string().contains("opening"), "{err:#}");
+    first.stop().await;
+}
+
+/// A bad config file stops `tickdb serve` with a message naming the file and the problem.
+#[test]
+fn bad_config_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yml");
+    std::fs::write(&cfg, "query:\n  timeout: soon\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickdb")).args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yml") && err.contains("not a valid duration"), "{err}");
+}

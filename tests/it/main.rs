@@ -1,0 +1,15 @@
+//! Integration tests of the tickdb server: each test boots the real server in-process on
+//! 127.0.0.1:0 over a temporary data directory and talks HTTP to it.
+//!
+//! Modules by area: `api` (query endpoints, golden JSON, error paths), `write` (remote write
+//! 1.0/2.0 and their failure modes), `import` (text import and export), `tools` (`tickdb tsdb`
+//! commands and `promtool` against the server), `lifecycle` (readiness, the binary, SIGTERM),
+//! `prometheus` (end-to-end against a real Prometheus scraping and remote-writing).
+
+mod api;
+mod harness;
+mod import;
+mod lifecycle;
+mod prometheus;
+mod tools;
+mod write;
