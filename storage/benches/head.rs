@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use storage::head::{Head, HeadOptions};
-use storage::wal::FsyncPolicy;
 use storage::reader::BlockReader;
+use storage::wal::FsyncPolicy;
 use storage::{Appender, Labels, SeriesRef};
 
 const BATCH: usize = 1000;
@@ -113,8 +113,12 @@ fn rss_report() {
     let all = make_series(n);
     let mut refs = vec![None; n];
     let (rss0, shared0) = statm();
-    let head = Head::open(HeadOptions { dir: Some(dir.path().to_path_buf()), fsync: FsyncPolicy::Never, ..Default::default() })
-        .expect("open head");
+    let head = Head::open(HeadOptions {
+        dir: Some(dir.path().to_path_buf()),
+        fsync: FsyncPolicy::Never,
+        ..Default::default()
+    })
+    .expect("open head");
     let start = Instant::now();
     for k in 0..samples {
         scrape(&head, &all, &mut refs, k * 15_000);
@@ -151,8 +155,12 @@ fn rss_report() {
     drop((ix, cr, r));
     drop(head);
     let start = Instant::now();
-    let head = Head::open(HeadOptions { dir: Some(dir.path().to_path_buf()), fsync: FsyncPolicy::Never, ..Default::default() })
-        .expect("reopen head");
+    let head = Head::open(HeadOptions {
+        dir: Some(dir.path().to_path_buf()),
+        fsync: FsyncPolicy::Never,
+        ..Default::default()
+    })
+    .expect("reopen head");
     println!(
         "restart: head chunk files + WAL replayed in {:.1}s: series={} chunks={}",
         start.elapsed().as_secs_f64(),

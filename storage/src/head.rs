@@ -115,13 +115,17 @@ struct Page {
     live: AtomicU32,
 }
 
-/// Number of page-table shards: page `p` is entry `p / PAGE_SHARDS` of shard `p % PAGE_SHARDS`,
-/// so appenders working on different pages do not share a lock word.
+/// Number of page-table shards. Page `p` is entry `p` of shard `hash(p) % PAGE_SHARDS` (a
+/// shard's vector is sparse: 8 bytes per 1024 series per shard), so appenders working on
+/// different pages rarely share a lock word, even when their pages are a fixed distance apart.
 const PAGE_SHARDS: usize = 16;
+
+/// One shard of the page table: page index → page (sparse).
+type PageShard = RwLock<Vec<Option<Arc<Page>>>>;
 
 /// Series by id, in pages of [`PAGE_SIZE`] slots.
 struct SeriesStore {
-    shards: Box<[RwLock<Vec<Option<Arc<Page>>>>]>,
+    shards: Box<[PageShard]>,
 }
 
 impl Default for SeriesStore {
@@ -132,8 +136,8 @@ impl Default for SeriesStore {
 
 /// (shard, index in shard) of the page holding `id`.
 fn page_pos(id: u32) -> (usize, usize) {
-    let p = (id >> PAGE_BITS) as usize;
-    (p % PAGE_SHARDS, p / PAGE_SHARDS)
+    let p = id >> PAGE_BITS;
+    ((p.wrapping_mul(0x9E37_79B9) >> 28) as usize % PAGE_SHARDS, p as usize)
 }
 
 impl SeriesStore {
@@ -166,7 +170,10 @@ impl SeriesStore {
                 }
                 pages[i]
                     .get_or_insert_with(|| {
-                        Arc::new(Page { slots: (0..PAGE_SIZE).map(|_| Mutex::new(None)).collect(), live: AtomicU32::new(0) })
+                        Arc::new(Page {
+                            slots: (0..PAGE_SIZE).map(|_| Mutex::new(None)).collect(),
+                            live: AtomicU32::new(0),
+                        })
                     })
                     .clone()
             }
@@ -197,10 +204,10 @@ impl SeriesStore {
     /// All live ids, ascending.
     fn ids(&self) -> Vec<u32> {
         let mut pages: Vec<(usize, Arc<Page>)> = Vec::new();
-        for (sh, shard) in self.shards.iter().enumerate() {
+        for shard in self.shards.iter() {
             for (i, p) in shard.read().iter().enumerate() {
                 if let Some(p) = p {
-                    pages.push((i * PAGE_SHARDS + sh, p.clone()));
+                    pages.push((i, p.clone()));
                 }
             }
         }
@@ -295,8 +302,10 @@ impl HeadMetrics {
             series_created: r.counter("tickdb_head_series_created_total", "Series created in the head."),
             series_removed: r.counter("tickdb_head_series_removed_total", "Series removed from the head."),
             samples_appended: r.counter("tickdb_samples_appended_total", "Samples appended to the head."),
-            ooo_appended: r
-                .counter("tickdb_head_out_of_order_samples_appended_total", "Out-of-order samples appended to the head."),
+            ooo_appended: r.counter(
+                "tickdb_head_out_of_order_samples_appended_total",
+                "Out-of-order samples appended to the head.",
+            ),
             min_time: r.gauge("tickdb_head_min_time", "Lowest timestamp in the head (ms)."),
             max_time: r.gauge("tickdb_head_max_time", "Highest timestamp in the head (ms)."),
             registry: r.clone(),
@@ -349,11 +358,19 @@ impl std::fmt::Debug for Head {
 /// Do the symbol-id pairs spell `labels`?
 fn labels_equal(pairs: &[u32], labels: &Labels, syms: &Symbols) -> bool {
     pairs.len() == labels.len() * 2
-        && pairs.chunks_exact(2).zip(labels.iter()).all(|(p, l)| **syms.resolve(p[0]) == *l.name && **syms.resolve(p[1]) == *l.value)
+        && pairs
+            .chunks_exact(2)
+            .zip(labels.iter())
+            .all(|(p, l)| **syms.resolve(p[0]) == *l.name && **syms.resolve(p[1]) == *l.value)
 }
 
 fn pairs_to_labels(pairs: &[u32], syms: &Symbols) -> Labels {
-    Labels::from_sorted(pairs.chunks_exact(2).map(|p| Label { name: syms.resolve(p[0]).clone(), value: syms.resolve(p[1]).clone() }).collect())
+    Labels::from_sorted(
+        pairs
+            .chunks_exact(2)
+            .map(|p| Label { name: syms.resolve(p[0]).clone(), value: syms.resolve(p[1]).clone() })
+            .collect(),
+    )
 }
 
 impl Head {
@@ -444,14 +461,22 @@ impl Head {
 
     /// Returns the id of the series with `labels`, creating it (with id `want`, if given, as
     /// during replay) when missing. `Ok((id, created))`.
-    pub(crate) fn get_or_create(&self, labels: &Labels, hash: u64, want: Option<u32>) -> Result<(u32, bool), AppendError> {
+    pub(crate) fn get_or_create(
+        &self,
+        labels: &Labels,
+        hash: u64,
+        want: Option<u32>,
+    ) -> Result<(u32, bool), AppendError> {
         let mut shard = self.shard(hash).write();
         if let Some(id) = shard.candidates(hash).find(|&id| {
             self.series.with(id, |s| labels_equal(&s.labels, labels, &self.symbols.read())).unwrap_or(false)
         }) {
             return Ok((id, false));
         }
-        if self.opts.max_series > 0 && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series as u64 && want.is_none() {
+        if self.opts.max_series > 0
+            && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series as u64
+            && want.is_none()
+        {
             return Err(AppendError::TooManySeries);
         }
         let id = match want {

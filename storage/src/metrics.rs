@@ -91,6 +91,8 @@ enum Metric {
     Histogram(Arc<Histogram>),
     /// A gauge computed at render time.
     GaugeFn(Arc<dyn Fn() -> f64 + Send + Sync>),
+    /// A counter computed at render time (e.g. `process_cpu_seconds_total` read from /proc).
+    CounterFn(Arc<dyn Fn() -> f64 + Send + Sync>),
 }
 
 struct Family {
@@ -167,6 +169,14 @@ impl Registry {
             .or_insert_with(|| Family { help: help.to_string(), kind: "gauge", children: BTreeMap::new() });
         fam.children.insert(String::new(), Metric::GaugeFn(Arc::new(f)));
     }
+    /// A counter whose value is computed by `f` at each render; `f` must never decrease.
+    pub fn counter_fn(&self, name: &str, help: &str, f: impl Fn() -> f64 + Send + Sync + 'static) {
+        let mut fams = self.families.write();
+        let fam = fams
+            .entry(name.to_string())
+            .or_insert_with(|| Family { help: help.to_string(), kind: "counter", children: BTreeMap::new() });
+        fam.children.insert(String::new(), Metric::CounterFn(Arc::new(f)));
+    }
     pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Arc<Histogram> {
         self.histogram_with(name, help, buckets, &[])
     }
@@ -191,7 +201,7 @@ impl Registry {
                     Metric::Gauge(g) => {
                         let _ = writeln!(out, "{name}{labels} {}", fmt_float(g.get()));
                     }
-                    Metric::GaugeFn(f) => {
+                    Metric::GaugeFn(f) | Metric::CounterFn(f) => {
                         let _ = writeln!(out, "{name}{labels} {}", fmt_float(f()));
                     }
                     Metric::Histogram(h) => render_histogram(&mut out, name, labels, h),
@@ -215,7 +225,7 @@ impl From<&Metric> for MetricRef {
             Metric::Counter(c) => MetricRef::Counter(c.clone()),
             Metric::Gauge(g) => MetricRef::Gauge(g.clone()),
             Metric::Histogram(h) => MetricRef::Histogram(h.clone()),
-            Metric::GaugeFn(_) => MetricRef::Other,
+            Metric::GaugeFn(_) | Metric::CounterFn(_) => MetricRef::Other,
         }
     }
 }
@@ -264,5 +274,7 @@ mod tests {
         // Same name + labels returns the same child.
         r.counter("tickdb_x_total", "X.").inc();
         assert_eq!(r.counter("tickdb_x_total", "X.").get(), 4);
+        r.counter_fn("process_cpu_seconds_total", "CPU.", || 1.25);
+        assert!(r.render().contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.25\n"));
     }
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{AppendError, Result};
 use crate::head::postings::FxMap;
-use crate::head::series::{check_sample, Verdict};
-use crate::head::{replay, Head};
+use crate::head::series::{Verdict, check_sample};
+use crate::head::{Head, replay};
 use crate::labels::Labels;
 use crate::storage::{Appender, CommitStats, SeriesRef, Timestamp};
 
@@ -91,21 +91,22 @@ impl HeadAppender {
                 if ((r >> 32) as u32 & 0x7fff_ffff) == self.seq && (idx as usize) < self.series.len() {
                     return Ok(idx);
                 }
-            } else if let Ok(id) = u32::try_from(r) {
-                if let Some(&i) = self.by_id.get(&id) {
-                    return Ok(i);
-                }
-                if self.head.series.with(id, |_| ()).is_some() {
-                    return Ok(self.stage_existing(id, labels));
-                }
+            } else if let Ok(id) = u32::try_from(r)
+                && let Some(&i) = self.by_id.get(&id)
+            {
+                return Ok(i);
             }
         }
         let hash = labels.hash64();
+        // Series this transaction already staged as new come first, so all its samples of one
+        // label set stay together even if another appender creates the series meanwhile.
+        if let Some(found) =
+            self.new_by_hash.get(&hash).and_then(|c| c.iter().find(|&&i| self.series[i as usize].labels == *labels))
+        {
+            return Ok(*found);
+        }
         if let Some(id) = self.head.lookup(labels, hash) {
             return Ok(self.stage_existing(id, labels));
-        }
-        if let Some(found) = self.new_by_hash.get(&hash).and_then(|c| c.iter().find(|&&i| self.series[i as usize].labels == *labels)) {
-            return Ok(*found);
         }
         labels.validate(&self.head.opts.label_limits)?;
         if labels.is_empty() {
@@ -122,12 +123,29 @@ impl HeadAppender {
         Ok(i)
     }
 
-    fn append_inner(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+    fn append_inner(
+        &mut self,
+        hint: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
         if t < self.head.min_valid_time() {
             return Err(AppendError::OutOfBounds);
         }
-        let idx = self.resolve(hint, labels)?;
         let window = self.head.opts.out_of_order_window;
+        // Fast path: a hint naming an existing series not staged yet is checked and staged with a
+        // single visit to the series.
+        if let Some(SeriesRef(r)) = hint
+            && r & PENDING_BIT == 0
+            && let Ok(id) = u32::try_from(r)
+            && !self.by_id.contains_key(&id)
+            && let Some(verdict) = self.head.series.with(id, |s| s.check(t, v, window, None))
+        {
+            let idx = self.stage_existing(id, labels);
+            return self.stage_sample(idx, verdict?, t, v);
+        }
+        let idx = self.resolve(hint, labels)?;
         let st = &self.series[idx as usize];
         let staged = st.last;
         let verdict = match st.id.and_then(|id| self.head.series.with(id, |s| s.check(t, v, window, staged))) {
@@ -138,6 +156,11 @@ impl HeadAppender {
                 check_sample(max_t, bits, None, t, v, window)?
             }
         };
+        self.stage_sample(idx, verdict, t, v)
+    }
+
+    /// Records a checked sample of staged series `idx`.
+    fn stage_sample(&mut self, idx: u32, verdict: Verdict, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
         let st = &mut self.series[idx as usize];
         match verdict {
             Verdict::Duplicate => {}
@@ -221,7 +244,13 @@ impl HeadAppender {
 }
 
 impl Appender for HeadAppender {
-    fn append(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+    fn append(
+        &mut self,
+        hint: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
         let r = self.append_inner(hint, labels, t, v);
         if let Err(e) = &r {
             self.head.metrics.rejected(e);

@@ -131,7 +131,8 @@ impl ChunkDiskMapper {
             let ent = ent.map_err(|e| Error::io("read dir", dir, e))?;
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.len() >= 6 && name.bytes().all(|b| b.is_ascii_digit())
+            if name.len() >= 6
+                && name.bytes().all(|b| b.is_ascii_digit())
                 && let Ok(seq) = name.parse::<u32>()
             {
                 seqs.push(seq);
@@ -357,7 +358,9 @@ impl ChunkStore {
         if let Some(d) = &self.disk {
             match d.write(series_ref, mint, maxt, crate::chunkenc::ENCODING_XOR, &data) {
                 Ok(r) => return r,
-                Err(e) => tracing::error!(series = series_ref, error = %e, "writing head chunk failed; keeping it in memory"),
+                Err(e) => {
+                    tracing::error!(series = series_ref, error = %e, "writing head chunk failed; keeping it in memory")
+                }
             }
         }
         let r = MEM_BIT | self.next_mem.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -126,7 +126,6 @@ impl Symbols {
         v.sort_unstable();
         v
     }
-
 }
 
 /// The series ids of one label pair.

@@ -18,7 +18,7 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::head::postings::FxMap;
 use crate::head::series::unpack_ref;
-use crate::head::{pairs_to_labels, Head};
+use crate::head::{Head, pairs_to_labels};
 use crate::labels::Labels;
 use crate::reader::{BlockReader, ChunkData, ChunkMeta, ChunkReader, IndexReader, Interval, TombstoneReader};
 use crate::storage::Timestamp;
@@ -134,9 +134,10 @@ impl ChunkReader for HeadChunkReader {
         match self.head.series.with(id, |s| s.chunk(cid, meta, &self.head.chunks)) {
             Some(Ok(Some(c))) => Ok(c),
             Some(Err(e)) => Err(e),
-            Some(Ok(None)) | None => {
-                Err(Error::Other(format!("head chunk {:#x} of series {id} not found (truncated meanwhile)", meta.chunk_ref)))
-            }
+            Some(Ok(None)) | None => Err(Error::Other(format!(
+                "head chunk {:#x} of series {id} not found (truncated meanwhile)",
+                meta.chunk_ref
+            ))),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::head::chunk_mapper::{ChunkDiskMapper, MappedChunk, OOO_MASK};
 use crate::head::postings::FxMap;
 use crate::head::series::Verdict;
-use crate::head::{add_interval, Head, HeadOptions, CHUNKS_HEAD_DIR, WAL_DIR};
+use crate::head::{CHUNKS_HEAD_DIR, Head, HeadOptions, WAL_DIR, add_interval};
 use crate::labels::Labels;
 use crate::reader::Interval;
 use crate::storage::Timestamp;
@@ -57,6 +57,8 @@ impl Replayer<'_> {
             tracing::warn!(series_ref = s.ref_, "WAL series ref does not fit a head id; skipped");
             return;
         };
+        // Never hand out an id the log already used, even for a ref that maps onto another.
+        self.head.next_id.fetch_max(want.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
         let labels = s.labels.clone();
         let (id, _) = match self.head.get_or_create(&labels, labels.hash64(), Some(want)) {
             Ok(r) => r,
@@ -165,7 +167,8 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
     let mut head = Head::new_empty(opts, None, Some(mapper));
     head.set_min_valid_time(head.opts.min_valid_time);
     let started = std::time::Instant::now();
-    let mut rp = Replayer { head: &head, mapped, series: FxMap::default(), waiting: FxMap::default(), samples: 0, skipped: 0 };
+    let mut rp =
+        Replayer { head: &head, mapped, series: FxMap::default(), waiting: FxMap::default(), samples: 0, skipped: 0 };
     let stats = if wal_dir.exists() {
         Some(crate::wal::replay(&wal_dir, &mut |rec: Record| {
             match rec {
@@ -185,7 +188,8 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
     let (replayed, skipped, unused_chunks) = (rp.samples, rp.skipped, rp.mapped.values().map(Vec::len).sum::<usize>());
     drop(rp);
     // Series left without data (all of it older than the min valid time) are dropped.
-    let empty: Vec<u32> = head.series.ids().into_iter().filter(|&id| head.series.with(id, |s| s.is_empty()) == Some(true)).collect();
+    let empty: Vec<u32> =
+        head.series.ids().into_iter().filter(|&id| head.series.with(id, |s| s.is_empty()) == Some(true)).collect();
     for id in &empty {
         head.remove_series(*id);
     }
@@ -210,7 +214,8 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
 pub(crate) fn log_commit(wal: &Wal, series: &[(u32, Labels)], samples: &[(u32, Timestamp, f64)]) -> Result<()> {
     let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(2);
     if !series.is_empty() {
-        let recs: Vec<RefSeries> = series.iter().map(|(id, l)| RefSeries { ref_: *id as u64, labels: l.clone() }).collect();
+        let recs: Vec<RefSeries> =
+            series.iter().map(|(id, l)| RefSeries { ref_: *id as u64, labels: l.clone() }).collect();
         let mut b = Vec::new();
         encode_series(&recs, &mut b);
         bufs.push(b);

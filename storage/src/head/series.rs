@@ -13,7 +13,7 @@
 //! `first_chunk_id + closed.len()`; ids only grow, so a reference handed to a reader never
 //! points at a different chunk later (it may point at none after truncation).
 
-use crate::chunkenc::{XorEncoder, ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK};
+use crate::chunkenc::{ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::{AppendError, Result};
 use crate::head::chunk_mapper::ChunkStore;
 use crate::reader::{ChunkData, ChunkMeta};
@@ -81,13 +81,21 @@ pub(crate) fn check_sample(
         return Ok(Verdict::InOrder);
     }
     if t == max_t {
-        return if last_bits == Some(v.to_bits()) { Ok(Verdict::Duplicate) } else { Err(AppendError::DuplicateSampleForTimestamp) };
+        return if last_bits == Some(v.to_bits()) {
+            Ok(Verdict::Duplicate)
+        } else {
+            Err(AppendError::DuplicateSampleForTimestamp)
+        };
     }
     if window > 0 && t >= max_t.saturating_sub(window) {
         if let Some(buf) = ooo
             && let Ok(i) = buf.binary_search_by_key(&t, |s| s.t)
         {
-            return if buf[i].v.to_bits() == v.to_bits() { Ok(Verdict::Duplicate) } else { Err(AppendError::DuplicateSampleForTimestamp) };
+            return if buf[i].v.to_bits() == v.to_bits() {
+                Ok(Verdict::Duplicate)
+            } else {
+                Err(AppendError::DuplicateSampleForTimestamp)
+            };
         }
         return Ok(Verdict::OutOfOrder);
     }
@@ -111,19 +119,18 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub fn new(labels: Box<[u32]>) -> Self {
-        MemSeries {
-            labels,
-            closed: Box::new([]),
-            open: None,
-            ooo: None,
-            first_chunk_id: 0,
-            next_at: i64::MIN,
-        }
+        MemSeries { labels, closed: Box::new([]), open: None, ooo: None, first_chunk_id: 0, next_at: i64::MIN }
     }
 
     /// Decides where `(t, v)` goes given the series' data, or why it is rejected.
     /// `staged` is the newest sample the caller's own transaction holds for this series.
-    pub fn check(&self, t: Timestamp, v: f64, window: i64, staged: Option<(Timestamp, u64)>) -> Result<Verdict, AppendError> {
+    pub fn check(
+        &self,
+        t: Timestamp,
+        v: f64,
+        window: i64,
+        staged: Option<(Timestamp, u64)>,
+    ) -> Result<Verdict, AppendError> {
         let (max_t, last_bits) = match staged {
             Some((st, sv)) if st >= self.max_time() => (st, Some(sv)),
             _ => (self.max_time(), self.open.as_ref().and_then(|o| o.last()).map(|(_, v)| v.to_bits())),
@@ -146,7 +153,10 @@ impl MemSeries {
                 if n == SAMPLES_PER_CHUNK / 4 {
                     self.next_at = compute_chunk_end_time(cmin, cmax, self.next_at, 4.0);
                 }
-                if c.bytes().len() > MAX_BYTES_PER_XOR_CHUNK - MAX_BYTES_PER_APPEND || t >= self.next_at || n >= SAMPLES_PER_CHUNK * 2 {
+                if c.bytes().len() > MAX_BYTES_PER_XOR_CHUNK - MAX_BYTES_PER_APPEND
+                    || t >= self.next_at
+                    || n >= SAMPLES_PER_CHUNK * 2
+                {
                     cut = true;
                 }
             }
@@ -317,7 +327,6 @@ impl MemSeries {
         }
         Ok(Some(ChunkData { encoding: ENCODING_XOR, bytes: enc.into_bytes() }))
     }
-
 }
 
 #[cfg(test)]
@@ -335,11 +344,8 @@ mod tests {
             assert!(s.check(t, 1.0, 0, None).is_ok());
             s.append(1, t, t as f64, H2, &store);
         }
-        let mut counts: Vec<usize> = s
-            .closed
-            .iter()
-            .map(|c| decode_all(&store.read(c.r).unwrap().bytes).unwrap().len())
-            .collect();
+        let mut counts: Vec<usize> =
+            s.closed.iter().map(|c| decode_all(&store.read(c.r).unwrap().bytes).unwrap().len()).collect();
         counts.extend(s.open.as_ref().map(|o| o.num_samples()));
         assert_eq!(counts, expected);
     }

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::CommitStats;
 use crate::chunkenc::decode_all;
 use crate::labels;
 use crate::reader::{BlockReader, ChunkMeta, ChunkReader, IndexReader, TombstoneReader};
-use crate::CommitStats;
-use crate::storage::{is_stale_nan, Appender, SeriesRef, STALE_NAN_BITS};
+use crate::storage::{Appender, STALE_NAN_BITS, SeriesRef, is_stale_nan};
 
 type Dump = Vec<(String, Vec<(i64, u64)>)>;
 
@@ -150,12 +150,12 @@ fn typed_errors_per_sample_rest_of_batch_stored() {
     let res = append_all(
         &head,
         &[
-            (a.clone(), 90, 1.0),         // older than the newest sample
-            (a.clone(), 100, 2.0),        // same time, other value
-            (a.clone(), 100, 1.0),        // same time, same value: silently ignored
-            (b.clone(), 10, 1.0),         // before the min valid time
+            (a.clone(), 90, 1.0),           // older than the newest sample
+            (a.clone(), 100, 2.0),          // same time, other value
+            (a.clone(), 100, 1.0),          // same time, same value: silently ignored
+            (b.clone(), 10, 1.0),           // before the min valid time
             (bad_labels.clone(), 200, 1.0), // invalid labels
-            (Labels::empty(), 200, 1.0),  // no labels at all
+            (Labels::empty(), 200, 1.0),    // no labels at all
             (a.clone(), 110, 3.0),
             (b.clone(), 120, 4.0),
             (b.clone(), 115, 4.0), // out of order within the batch
@@ -169,7 +169,10 @@ fn typed_errors_per_sample_rest_of_batch_stored() {
     assert_eq!(kinds[3], Some(AppendError::OutOfBounds));
     assert!(matches!(kinds[4], Some(AppendError::InvalidLabels(_))));
     assert!(matches!(kinds[5], Some(AppendError::InvalidLabels(_))));
-    assert_eq!(&kinds[6..], &[None, None, Some(AppendError::OutOfOrder), Some(AppendError::DuplicateSampleForTimestamp)]);
+    assert_eq!(
+        &kinds[6..],
+        &[None, None, Some(AppendError::OutOfOrder), Some(AppendError::DuplicateSampleForTimestamp)]
+    );
     assert_eq!(dump(&head), expect(&[(&a, &[(100, 1.0), (110, 3.0)]), (&b, &[(120, 4.0)])]));
     let text = head.opts.registry.render();
     assert!(text.contains("tickdb_samples_rejected_total{reason=\"out_of_order\"} 2"), "{text}");
@@ -182,7 +185,10 @@ fn typed_errors_per_sample_rest_of_batch_stored() {
 #[test]
 fn series_limit() {
     let head = Head::open(HeadOptions { max_series: 2, ..Default::default() }).unwrap();
-    let res = append_all(&head, &[(series("a", 1), 1, 1.0), (series("a", 2), 1, 1.0), (series("a", 3), 1, 1.0), (series("a", 1), 2, 1.0)]);
+    let res = append_all(
+        &head,
+        &[(series("a", 1), 1, 1.0), (series("a", 2), 1, 1.0), (series("a", 3), 1, 1.0), (series("a", 1), 2, 1.0)],
+    );
     assert_eq!(res[2], Err(AppendError::TooManySeries));
     assert!(res[3].is_ok());
     assert_eq!(head.num_series(), 2);
@@ -245,15 +251,27 @@ fn out_of_order_within_window_merged_outside_rejected() {
     let a = series("up", 1);
     let res = append_all(
         &head,
-        &[(a.clone(), 5000, 5.0), (a.clone(), 4500, 4.5), (a.clone(), 3999, 0.0), (a.clone(), 4000, 4.0), (a.clone(), 6000, 6.0)],
+        &[
+            (a.clone(), 5000, 5.0),
+            (a.clone(), 4500, 4.5),
+            (a.clone(), 3999, 0.0),
+            (a.clone(), 4000, 4.0),
+            (a.clone(), 6000, 6.0),
+        ],
     );
     assert_eq!(res[2], Err(AppendError::OutOfOrder));
     assert!(res.iter().enumerate().all(|(i, r)| i == 2 || r.is_ok()));
-    let res = append_all(&head, &[(a.clone(), 5500, 5.5), (a.clone(), 5200, 5.2), (a.clone(), 5200, 9.0), (a.clone(), 4999, 1.0)]);
+    let res = append_all(
+        &head,
+        &[(a.clone(), 5500, 5.5), (a.clone(), 5200, 5.2), (a.clone(), 5200, 9.0), (a.clone(), 4999, 1.0)],
+    );
     assert!(res[0].is_ok() && res[1].is_ok());
     assert_eq!(res[2], Err(AppendError::DuplicateSampleForTimestamp));
     assert_eq!(res[3], Err(AppendError::OutOfOrder));
-    assert_eq!(dump(&head), expect(&[(&a, &[(4000, 4.0), (4500, 4.5), (5000, 5.0), (5200, 5.2), (5500, 5.5), (6000, 6.0)])]));
+    assert_eq!(
+        dump(&head),
+        expect(&[(&a, &[(4000, 4.0), (4500, 4.5), (5000, 5.0), (5200, 5.2), (5500, 5.5), (6000, 6.0)])])
+    );
     // The out-of-order chunk overlaps the in-order one.
     let metas = chunk_metas(&head, &a);
     assert_eq!(metas.len(), 2);
@@ -436,7 +454,11 @@ fn restart_replays_wal_and_head_chunks() {
     // (the last one falls in the time range of a chunk already written to the chunk files)
     let res = append_all(
         &head,
-        &[(series("m", 0), 399 * 15_000 - 7, 7.0), (series("m", 1), 398 * 15_000 - 3, 3.0), (series("m", 3), 5_000_003, 9.0)],
+        &[
+            (series("m", 0), 399 * 15_000 - 7, 7.0),
+            (series("m", 1), 398 * 15_000 - 3, 3.0),
+            (series("m", 3), 5_000_003, 9.0),
+        ],
     );
     assert!(res.iter().all(|r| r.is_ok()));
     head.delete(&[Matcher::equal("instance", "host-2")], 0, 100_000).unwrap();
@@ -451,7 +473,10 @@ fn restart_replays_wal_and_head_chunks() {
     assert_eq!(metas_after, metas_before);
     assert_eq!(head.num_series(), 5);
     // Appending continues where it left off.
-    assert_eq!(append_all(&head, &[(series("m", 0), 399 * 15_000, 1.0)])[0], Err(AppendError::DuplicateSampleForTimestamp));
+    assert_eq!(
+        append_all(&head, &[(series("m", 0), 399 * 15_000, 1.0)])[0],
+        Err(AppendError::DuplicateSampleForTimestamp)
+    );
     assert!(append_all(&head, &[(series("m", 0), 400 * 15_000, 1.0)])[0].is_ok());
     let before = dump(&head);
     drop(head);
@@ -476,8 +501,10 @@ fn restart_after_truncate_uses_checkpoint() {
     assert_eq!(head.num_series(), 3);
     assert_eq!(head.min_valid_time(), mint);
     // Only the checkpoint and the segments after it remain.
-    let wal_entries: Vec<String> =
-        std::fs::read_dir(dir.path().join(WAL_DIR)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let wal_entries: Vec<String> = std::fs::read_dir(dir.path().join(WAL_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(wal_entries.iter().any(|n| n.starts_with("checkpoint.")), "{wal_entries:?}");
 }
 
@@ -508,7 +535,8 @@ fn torn_wal_tail_keeps_committed_prefix() {
     append_all(&head, &[(a.clone(), 2, 2.0)]);
     drop(head);
     let wal_dir = dir.path().join(WAL_DIR);
-    let mut segs: Vec<_> = std::fs::read_dir(&wal_dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut segs: Vec<_> =
+        std::fs::read_dir(&wal_dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     segs.sort();
     let last = segs.last().unwrap();
     let len = std::fs::metadata(last).unwrap().len();
@@ -556,4 +584,79 @@ fn thread_safety() {
 fn series_slot_is_small() {
     // Per-series memory matters: keep the slot within 144 bytes.
     assert!(std::mem::size_of::<parking_lot::Mutex<Option<MemSeries>>>() <= 144);
+}
+
+/// Writes `records` as a WAL in `dir` (as a previous run would have).
+fn write_wal(dir: &std::path::Path, records: &[crate::wal::Record]) {
+    let wal = Wal::open(&dir.join(WAL_DIR), crate::wal::WalOptions::default()).unwrap();
+    for r in records {
+        wal.log_record(r).unwrap();
+    }
+    wal.close().unwrap();
+}
+
+#[test]
+fn replay_handles_record_order_and_unknown_refs() {
+    use crate::wal::{Record, RefSample, RefSeries, Stone};
+    let dir = tempfile::tempdir().unwrap();
+    let a = series("up", 1);
+    let b = series("up", 2);
+    write_wal(
+        dir.path(),
+        &[
+            // Samples of a series whose record comes later (two concurrent commits).
+            Record::Samples(vec![RefSample { ref_: 7, t: 10, v: 1.0 }, RefSample { ref_: 7, t: 20, v: 2.0 }]),
+            Record::Series(vec![RefSeries { ref_: 7, labels: a.clone() }, RefSeries { ref_: 9, labels: b.clone() }]),
+            // Samples of a series that never gets a record are dropped.
+            Record::Samples(vec![RefSample { ref_: 8, t: 10, v: 1.0 }, RefSample { ref_: 9, t: 10, v: 5.0 }]),
+            // A second record for the same labels under another ref maps onto the first.
+            Record::Series(vec![RefSeries { ref_: 11, labels: a.clone() }]),
+            Record::Samples(vec![RefSample { ref_: 11, t: 30, v: 3.0 }, RefSample { ref_: 7, t: 15, v: 9.0 }]),
+            Record::Tombstones(vec![Stone { ref_: 9, intervals: vec![Interval { mint: 10, maxt: 10 }] }]),
+        ],
+    );
+    let head = Head::open(disk_opts(dir.path())).unwrap();
+    // t=15 was out of order when written (after t=20): it comes back as such.
+    assert_eq!(dump(&head), expect(&[(&a, &[(10, 1.0), (15, 9.0), (20, 2.0), (30, 3.0)])]));
+    assert_eq!(head.num_series(), 2);
+    // New series continue after the highest replayed id.
+    append_all(&head, &[(series("up", 3), 40, 1.0)]);
+    let ix = HeadIndexReader::new(head.clone(), i64::MIN, i64::MAX);
+    assert_eq!(ix.postings("instance", "host-3").unwrap().iter().collect::<Vec<_>>(), [12]);
+}
+
+#[test]
+fn concurrent_appenders_with_wal_replay_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = Head::open(disk_opts(dir.path())).unwrap();
+    // Both threads work on the same batch at a time, so their shared samples never conflict.
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let threads: Vec<_> = (0..2)
+        .map(|th| {
+            let head = head.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                for batch in 0..30i64 {
+                    barrier.wait();
+                    let mut app = head.appender();
+                    for i in 0..50 {
+                        // Both threads create and write the same series with the same samples
+                        // (the second write of a sample is a no-op), and their own series.
+                        app.append(None, &series("shared", i), batch * 1000, batch as f64).unwrap();
+                        app.append(None, &series(&format!("own{th}"), i), batch * 1000, i as f64).unwrap();
+                    }
+                    app.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let before = dump(&head);
+    assert_eq!(before.len(), 150);
+    assert!(before.iter().all(|(_, s)| s.len() == 30));
+    drop(head);
+    let head = Head::open(disk_opts(dir.path())).unwrap();
+    assert_eq!(dump(&head), before);
 }
