@@ -52,7 +52,15 @@ impl Annotations {
     }
 
     /// "input to histogram_quantile needed to be fixed for monotonicity", merged over steps.
-    pub(crate) fn monotonicity(&mut self, metric: &str, pos: Option<usize>, ts: i64, min_b: f64, max_b: f64, diff: f64) {
+    pub(crate) fn monotonicity(
+        &mut self,
+        metric: &str,
+        pos: Option<usize>,
+        ts: i64,
+        min_b: f64,
+        max_b: f64,
+        diff: f64,
+    ) {
         let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
         if !metric.is_empty() {
             msg.push_str(&format!(" for metric name {}", go_quote(metric)));
@@ -72,7 +80,14 @@ impl Annotations {
             kind: Kind::Info,
             msg,
             pos,
-            mono: Some(Monotonicity { min_ts: ts, max_ts: ts, min_bucket: min_b, max_bucket: max_b, max_diff: diff, count: 0 }),
+            mono: Some(Monotonicity {
+                min_ts: ts,
+                max_ts: ts,
+                min_bucket: min_b,
+                max_bucket: max_b,
+                max_diff: diff,
+                count: 0,
+            }),
         });
     }
 

@@ -59,7 +59,11 @@ mod tests {
                 "bad_data",
                 "1:16: parse error: unexpected end of input",
             ),
-            (QueryError::Timeout("expression evaluation".into()), "timeout", "query timed out in expression evaluation"),
+            (
+                QueryError::Timeout("expression evaluation".into()),
+                "timeout",
+                "query timed out in expression evaluation",
+            ),
             (
                 QueryError::TooManySamples("query execution".into()),
                 "execution",

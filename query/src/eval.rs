@@ -15,19 +15,23 @@ mod call;
 mod info;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use promql_parser::parser::{self as pp, AtModifier, Expr, Offset, VectorSelector};
-use storage::{is_stale_nan, Labels, MatchType, Matcher, Querier, Queryable, Sample, SelectHints};
+use storage::{Labels, MatchType, Matcher, Querier, Queryable, Sample, SelectHints, is_stale_nan};
 
 use crate::annotations::Annotations;
 use crate::position::Positions;
 use crate::{EngineOptions, InstantSample, QueryError, QueryResult, QueryStats, RangeSeries, Value};
 
 pub(crate) type Result<T, E = QueryError> = std::result::Result<T, E>;
+
+/// Inner-loop iterations between two real deadline/cancel checks, and the batch in which
+/// samples are accounted against the limit while a series is built.
+pub(crate) const TICK_EVERY: u32 = 1024;
 
 /// One output series of a node: points at step timestamps (or raw sample times for range
 /// vectors).
@@ -82,6 +86,8 @@ pub(crate) struct Shared<'a> {
     pub query: &'a str,
     cancel: Option<&'a AtomicBool>,
     subquery_step: i64,
+    /// Inner-loop iterations since the last real deadline check (see [`Ev::tick`]).
+    ticks: Cell<u32>,
 }
 
 /// An evaluator over one step grid.
@@ -142,6 +148,7 @@ pub(crate) fn run(
         query,
         cancel,
         subquery_step,
+        ticks: Cell::new(0),
     };
     let ev = Ev { start, end, interval: if step == 0 { 1 } else { step }, sh: &sh };
     let val = ev.eval(ast)?;
@@ -157,12 +164,16 @@ pub(crate) fn run(
                     }
                     pp::value::ValueType::Vector => Value::Vector(
                         m.into_iter()
-                            .filter_map(|s| s.points.first().map(|p| InstantSample { labels: s.labels, t: start, v: p.v }))
+                            .filter_map(|s| {
+                                s.points.first().map(|p| InstantSample { labels: s.labels, t: start, v: p.v })
+                            })
                             .collect(),
                     ),
                     _ => {
                         m.sort_by(|a, b| a.labels.cmp(&b.labels));
-                        Value::Matrix(m.into_iter().map(|s| RangeSeries { labels: s.labels, samples: s.points }).collect())
+                        Value::Matrix(
+                            m.into_iter().map(|s| RangeSeries { labels: s.labels, samples: s.points }).collect(),
+                        )
                     }
                 }
             } else {
@@ -261,7 +272,15 @@ fn min_max_time(ast: &Expr, start: i64, end: i64, lookback: i64) -> (i64, i64) {
             Expr::Subquery(sq) => {
                 let (a, b) = at_of(&sq.at, qs, qe).map_or((s, en), |t| (t, t));
                 let off = offset_ms(&sq.offset);
-                go(&sq.expr, a.saturating_sub(off).saturating_sub(ms(sq.range)), b.saturating_sub(off), qs, qe, lb, acc);
+                go(
+                    &sq.expr,
+                    a.saturating_sub(off).saturating_sub(ms(sq.range)),
+                    b.saturating_sub(off),
+                    qs,
+                    qe,
+                    lb,
+                    acc,
+                );
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -293,7 +312,9 @@ fn min_max_time(ast: &Expr, start: i64, end: i64, lookback: i64) -> (i64, i64) {
 impl<'a> Ev<'a> {
     pub(crate) fn steps(&self) -> impl Iterator<Item = i64> + use<> {
         let (start, end, interval) = (self.start, self.end, self.interval);
-        (0..).map_while(move |i: i64| i.checked_mul(interval).and_then(|d| start.checked_add(d))).take_while(move |&t| t <= end)
+        (0..)
+            .map_while(move |i: i64| i.checked_mul(interval).and_then(|d| start.checked_add(d)))
+            .take_while(move |&t| t <= end)
     }
 
     pub(crate) fn num_steps(&self) -> usize {
@@ -312,6 +333,30 @@ impl<'a> Ev<'a> {
             return Err(QueryError::Timeout("expression evaluation".into()));
         }
         Ok(())
+    }
+
+    /// The amortised [`Ev::check_deadline`] of inner loops (per step, per series, per
+    /// subquery step): a real check every [`TICK_EVERY`] calls, so a timeout or cancel fires
+    /// within microseconds of work after the deadline while costing a counter increment.
+    #[inline]
+    pub(crate) fn tick(&self) -> Result<()> {
+        let n = self.sh.ticks.get().wrapping_add(1);
+        self.sh.ticks.set(n);
+        if n.is_multiple_of(TICK_EVERY) { self.check_deadline() } else { Ok(()) }
+    }
+
+    /// Accounts one more sample pushed into `pts` (a series being built): every
+    /// [`TICK_EVERY`] samples the batch is added to the query's budget, so a series that would
+    /// blow the limit fails early instead of after being fully built. The caller accounts the
+    /// remainder (`pts.len() % TICK_EVERY`) when the series is done (see [`Ev::finish_series`]).
+    #[inline]
+    pub(crate) fn pushed(&self, len: usize) -> Result<()> {
+        if len.is_multiple_of(TICK_EVERY as usize) { self.add_samples(TICK_EVERY as usize) } else { Ok(()) }
+    }
+
+    /// Accounts the samples of a finished series not yet accounted by [`Ev::pushed`].
+    pub(crate) fn finish_series(&self, len: usize) -> Result<()> {
+        self.add_samples(len % TICK_EVERY as usize)
     }
 
     /// Accounts `n` more samples in memory, failing beyond the limit.
@@ -360,7 +405,7 @@ impl<'a> Ev<'a> {
         let before = self.sh.current.get();
         let m = match e {
             Expr::StringLiteral(s) => return Ok(Val::Str(s.val.clone())),
-            Expr::NumberLiteral(n) => self.constant(n.val),
+            Expr::NumberLiteral(n) => self.constant(n.val)?,
             Expr::Paren(p) => return self.eval(&p.expr),
             Expr::Unary(u) => {
                 let mut m = self.eval_matrix(&u.expr)?;
@@ -392,12 +437,15 @@ impl<'a> Ev<'a> {
     }
 
     /// A scalar constant over all steps.
-    pub(crate) fn constant(&self, v: f64) -> Matrix {
-        vec![Series {
-            labels: Labels::empty(),
-            points: self.steps().map(|t| Sample { t, v }).collect(),
-            drop_name: false,
-        }]
+    pub(crate) fn constant(&self, v: f64) -> Result<Matrix> {
+        let mut points = Vec::new();
+        for t in self.steps() {
+            self.tick()?;
+            points.push(Sample { t, v });
+            self.pushed(points.len())?;
+        }
+        self.finish_series(points.len())?;
+        Ok(vec![Series { labels: Labels::empty(), points, drop_name: false }])
     }
 
     /// Prometheus's `rangeEval`: gathers the inputs' vectors step by step, calls `f`, and
@@ -415,14 +463,19 @@ impl<'a> Ev<'a> {
         let base = self.sh.current.get();
         let mut held = 0usize;
         for ts in self.steps() {
-            self.check_deadline()?;
+            self.tick()?;
             for (i, m) in inputs.iter().enumerate() {
                 vecs[i].clear();
                 vsigs[i].clear();
                 for (si, s) in m.iter().enumerate() {
                     let c = &mut cursors[i][si];
                     if *c < s.points.len() && s.points[*c].t == ts {
-                        vecs[i].push(Elem { labels: s.labels.clone(), t: ts, v: s.points[*c].v, drop_name: s.drop_name });
+                        vecs[i].push(Elem {
+                            labels: s.labels.clone(),
+                            t: ts,
+                            v: s.points[*c].v,
+                            drop_name: s.drop_name,
+                        });
                         if let Some(sg) = sigs {
                             vsigs[i].push(sg[i][si]);
                         }
@@ -437,7 +490,11 @@ impl<'a> Ev<'a> {
             if self.is_instant() {
                 return Ok(res
                     .into_iter()
-                    .map(|e| Series { labels: e.labels, points: vec![Sample { t: ts, v: e.v }], drop_name: e.drop_name })
+                    .map(|e| Series {
+                        labels: e.labels,
+                        points: vec![Sample { t: ts, v: e.v }],
+                        drop_name: e.drop_name,
+                    })
                     .collect());
             }
             for e in res {
@@ -451,7 +508,11 @@ impl<'a> Ev<'a> {
                     }
                     None => {
                         index.insert(e.labels.clone(), (out.len(), ts));
-                        out.push(Series { labels: e.labels, points: vec![Sample { t: ts, v: e.v }], drop_name: e.drop_name });
+                        out.push(Series {
+                            labels: e.labels,
+                            points: vec![Sample { t: ts, v: e.v }],
+                            drop_name: e.drop_name,
+                        });
                     }
                 }
             }
@@ -496,22 +557,32 @@ impl<'a> Ev<'a> {
 
     /// The union of the series matching any of the matcher groups.
     fn select_groups(&self, groups: &[Vec<Matcher>]) -> Result<Vec<Loaded>> {
-        let hints = SelectHints { start: self.sh.mint, end: self.sh.maxt, step: self.sh.query_step, range: 0, func: None };
-        let mut all: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let hints =
+            SelectHints { start: self.sh.mint, end: self.sh.maxt, step: self.sh.query_step, range: 0, func: None };
+        // One group (the common case): the querier's answer is sorted and free of duplicates
+        // already. Several (`or` matchers): keep the first copy of each series, sort at the end.
+        let mut all: Vec<Loaded> = Vec::new();
+        let mut seen: HashSet<Labels> = HashSet::new();
+        // Samples are gathered in one reused buffer and copied out at their exact size: one
+        // allocation per series instead of a chain of reallocations.
+        let mut buf: Vec<Sample> = Vec::new();
+        let several = groups.len() > 1;
         for g in groups {
             let set = self.sh.querier.select(true, Some(&hints), g)?;
             for s in set {
                 let s = s?;
-                if all.contains_key(&s.labels) {
+                if several && !seen.insert(s.labels.clone()) {
                     continue;
                 }
                 let mut it = s.samples;
-                let mut v = Vec::new();
+                let v = &mut buf;
+                v.clear();
                 let mut cur = it.seek(self.sh.mint);
                 while let Some(p) = cur {
                     if p.t > self.sh.maxt {
                         break;
                     }
+                    self.tick()?;
                     v.push(p);
                     cur = it.next();
                 }
@@ -519,10 +590,13 @@ impl<'a> Ev<'a> {
                     return Err(QueryError::Storage(storage::Error::Other(e.to_string())));
                 }
                 self.sh.loaded.set(self.sh.loaded.get() + v.len());
-                all.insert(s.labels, v);
+                all.push(Loaded { labels: s.labels, samples: v.as_slice().to_vec() });
             }
         }
-        Ok(all.into_iter().map(|(labels, samples)| Loaded { labels, samples }).collect())
+        if several {
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        Ok(all)
     }
 
     fn vector_selector(&self, vs: &VectorSelector) -> Result<Matrix> {
@@ -531,16 +605,29 @@ impl<'a> Ev<'a> {
         let at = self.at_ms(&vs.at);
         let lb = self.sh.opts.lookback_delta_ms;
         let mut out = Vec::new();
+        let cap = self.num_steps().min(4096);
         for s in data.iter() {
-            let mut pts = Vec::new();
+            let mut pts = Vec::with_capacity(cap);
+            // `r` never decreases with the steps: a forward cursor instead of a search.
+            let mut i = 0;
             for ts in self.steps() {
+                self.tick()?;
                 let r = at.unwrap_or(ts).saturating_sub(off);
-                if let Some(p) = lookup(&s.samples, r, lb) {
+                while i < s.samples.len() && s.samples[i].t <= r {
+                    i += 1;
+                }
+                if i == 0 {
+                    continue;
+                }
+                let p = s.samples[i - 1];
+                if p.t > r.saturating_sub(lb) && !is_stale_nan(p.v) {
                     pts.push(Sample { t: ts, v: p.v });
+                    self.pushed(pts.len())?;
                 }
             }
+            pts.shrink_to_fit();
             if !pts.is_empty() {
-                self.add_samples(pts.len())?;
+                self.finish_series(pts.len())?;
                 out.push(Series { labels: s.labels.clone(), points: pts, drop_name: false });
             }
         }
@@ -603,6 +690,14 @@ pub(crate) fn window(samples: &[Sample], lo: i64, hi: i64) -> &[Sample] {
     if a >= b { &[] } else { &samples[a..b] }
 }
 
+/// Compiled regex matchers by (kind, name, pattern), shared by all queries: dashboards repeat
+/// the same selectors, and compiling a regex costs more than matching a block's postings.
+type MatcherCache = HashMap<(MatchType, String, String), Matcher>;
+static REGEX_MATCHERS: std::sync::LazyLock<std::sync::Mutex<MatcherCache>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+/// Entries kept before the cache is emptied (a crude bound; patterns are small).
+const REGEX_CACHE_LIMIT: usize = 1024;
+
 fn convert_matcher(m: &promql_parser::label::Matcher) -> Result<Matcher> {
     use promql_parser::label::MatchOp;
     let kind = match m.op {
@@ -611,7 +706,23 @@ fn convert_matcher(m: &promql_parser::label::Matcher) -> Result<Matcher> {
         MatchOp::Re(_) => MatchType::Regex,
         MatchOp::NotRe(_) => MatchType::NotRegex,
     };
-    Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| QueryError::BadData(e.to_string()))
+    let compile =
+        || Matcher::new(kind, m.name.clone(), m.value.clone()).map_err(|e| QueryError::BadData(e.to_string()));
+    if matches!(kind, MatchType::Equal | MatchType::NotEqual) {
+        return compile();
+    }
+    let key = (kind, m.name.clone(), m.value.clone());
+    if let Some(hit) = REGEX_MATCHERS.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let matcher = compile()?;
+    if let Ok(mut c) = REGEX_MATCHERS.lock() {
+        if c.len() >= REGEX_CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key, matcher.clone());
+    }
+    Ok(matcher)
 }
 
 /// Go's `math.Max` (NaN wins).

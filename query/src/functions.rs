@@ -57,6 +57,22 @@ pub(crate) fn extrapolated_rate(
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
+    extrapolated_rate_with(samples, None, range_start, range_end, range_secs, is_counter, is_rate)
+}
+
+/// [`extrapolated_rate`] with the counter resets of `samples` already found: `resets` yields,
+/// in order, the values `v[i]` with `v[i+1] < v[i]` (the corrections Prometheus adds), so a
+/// caller sliding a window over a series finds them once instead of rescanning every window.
+/// The corrections are added in the same order as the scan would, so results are identical.
+pub(crate) fn extrapolated_rate_with(
+    samples: &[Sample],
+    resets: Option<&mut dyn Iterator<Item = f64>>,
+    range_start: i64,
+    range_end: i64,
+    range_secs: f64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -65,9 +81,18 @@ pub(crate) fn extrapolated_rate(
     let last = samples[n1];
     let mut result = last.v - first.v;
     if is_counter {
-        for w in samples.windows(2) {
-            if w[1].v < w[0].v {
-                result += w[0].v;
+        match resets {
+            Some(it) => {
+                for v in it {
+                    result += v;
+                }
+            }
+            None => {
+                for w in samples.windows(2) {
+                    if w[1].v < w[0].v {
+                        result += w[0].v;
+                    }
+                }
             }
         }
     }
@@ -308,7 +333,8 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 
 /// `histogram_quantile` on classic buckets.
 pub(crate) fn bucket_quantile(q: f64, mut b: Vec<Bucket>) -> BucketQuantile {
-    let mut r = BucketQuantile { value: f64::NAN, forced_monotonic: false, min_bucket: 0.0, max_bucket: 0.0, max_diff: 0.0 };
+    let mut r =
+        BucketQuantile { value: f64::NAN, forced_monotonic: false, min_bucket: 0.0, max_bucket: 0.0, max_diff: 0.0 };
     if q.is_nan() {
         return r;
     }
@@ -517,7 +543,11 @@ mod tests {
 
     #[test]
     fn buckets() {
-        let b = vec![Bucket { upper: 1.0, count: 1.0 }, Bucket { upper: 2.0, count: 3.0 }, Bucket { upper: f64::INFINITY, count: 4.0 }];
+        let b = vec![
+            Bucket { upper: 1.0, count: 1.0 },
+            Bucket { upper: 2.0, count: 3.0 },
+            Bucket { upper: f64::INFINITY, count: 4.0 },
+        ];
         assert_eq!(bucket_quantile(0.5, b.clone()).value, 1.5);
         assert_eq!(bucket_fraction(0.0, 1.0, b), 0.25);
     }

@@ -43,7 +43,11 @@ pub(crate) fn xxh64(data: &[u8]) -> u64 {
             v4 = round(v4, u64le(&data[p + 24..]));
             p += 32;
         }
-        h = v1.rotate_left(1).wrapping_add(v2.rotate_left(7)).wrapping_add(v3.rotate_left(12)).wrapping_add(v4.rotate_left(18));
+        h = v1
+            .rotate_left(1)
+            .wrapping_add(v2.rotate_left(7))
+            .wrapping_add(v3.rotate_left(12))
+            .wrapping_add(v4.rotate_left(18));
         h = merge(h, v1);
         h = merge(h, v2);
         h = merge(h, v3);

@@ -12,6 +12,7 @@
 //! - [`error`]: [`QueryError`] and its mapping to Prometheus's API error types.
 //! - `annotations`: warnings and infos (`PromQL info: ...`) with their query positions.
 //! - `position`: recovers source positions of AST nodes (the parser does not record them).
+//! - `parse_error`: Prometheus's wording and `line:col` for parse errors.
 //! - `eval` (+ `eval/*`): the evaluator; `functions`: the math of PromQL's functions.
 
 pub mod error;
@@ -20,6 +21,7 @@ mod annotations;
 mod eval;
 mod functions;
 mod hash;
+mod parse_error;
 mod position;
 
 use std::sync::atomic::AtomicBool;
@@ -166,7 +168,13 @@ impl Engine {
 
     /// [`Engine::instant`] on an already parsed expression; `query` is its source text (used
     /// for annotation positions).
-    pub fn instant_expr(&self, db: &dyn Queryable, query: &str, ast: &Expr, t_ms: i64) -> Result<QueryResult, QueryError> {
+    pub fn instant_expr(
+        &self,
+        db: &dyn Queryable,
+        query: &str,
+        ast: &Expr,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         self.validate(ast)?;
         eval::run(&self.opts, self.subquery_step_ms, db, query, ast, (t_ms, t_ms, 0), Instant::now(), None)
     }
@@ -197,7 +205,16 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         let ast = parse(expr)?;
         self.check_range(&ast, start_ms, end_ms, step_ms)?;
-        eval::run(&self.opts, self.subquery_step_ms, db, expr, &ast, (start_ms, end_ms, step_ms), Instant::now(), Some(cancel))
+        eval::run(
+            &self.opts,
+            self.subquery_step_ms,
+            db,
+            expr,
+            &ast,
+            (start_ms, end_ms, step_ms),
+            Instant::now(),
+            Some(cancel),
+        )
     }
 
     /// [`Engine::range`] on an already parsed expression.
@@ -280,13 +297,36 @@ fn group_thousands(n: usize) -> String {
     out
 }
 
-/// Parses a PromQL expression, recovering an error position where cheaply possible.
+/// Parses a PromQL expression. Errors are worded as Prometheus words them, with the
+/// `line:col` of the offending token where it can be found (see `parse_error`).
+///
+/// Successful parses are cached process-wide (dashboards and rules repeat the same queries,
+/// and parsing, which compiles every regex matcher, costs more than evaluating a small query).
 pub fn parse(expr: &str) -> Result<Expr, QueryError> {
-    pp::parse(expr).map_err(|msg| {
-        let position = position::parse_error_position(expr, &msg);
+    if let Some(hit) = PARSED.lock().ok().and_then(|c| c.get(expr).cloned()) {
+        return Ok(hit);
+    }
+    let ast = pp::parse(expr).map_err(|msg| {
+        let (msg, position) = parse_error::describe(expr, &msg);
         QueryError::Parse { msg, position }
-    })
+    })?;
+    if expr.len() <= PARSE_CACHE_MAX_QUERY
+        && let Ok(mut c) = PARSED.lock()
+    {
+        if c.len() >= PARSE_CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(expr.to_string(), ast.clone());
+    }
+    Ok(ast)
 }
+
+static PARSED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Expr>>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(std::collections::HashMap::new()));
+/// Entries kept before the parse cache is emptied (a crude bound that keeps memory small).
+const PARSE_CACHE_LIMIT: usize = 512;
+/// Longer queries are not cached.
+const PARSE_CACHE_MAX_QUERY: usize = 4096;
 
 /// Formats a sample value as Prometheus's JSON does (`strconv.FormatFloat(v, 'f', -1, 64)`).
 pub fn format_float(v: f64) -> String {

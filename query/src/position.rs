@@ -140,16 +140,6 @@ fn find_word(q: &[u8], w: &str, from: usize, ignore_case: bool) -> Option<usize>
     })
 }
 
-/// A position for a parse error message, when one can be derived cheaply.
-pub(crate) fn parse_error_position(query: &str, msg: &str) -> Option<(usize, usize)> {
-    if msg.contains("end of input") || msg.contains("unclosed") {
-        let line = 1 + query.matches('\n').count();
-        let col = query.len() - query.rfind('\n').map_or(0, |i| i + 1) + 1;
-        return Some((line, col));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,12 @@
 
 #[allow(dead_code)]
 mod promqltest {
-    pub mod memstore;
+    pub mod head_store;
 }
 
-use promqltest::memstore::{new_storage, TestStorage};
+use promqltest::head_store::{TestStorage, new_storage};
 use query::{Engine, EngineOptions, QueryError, Value};
-use storage::{labels, Sample};
+use storage::{Sample, labels};
 
 fn store() -> Box<dyn TestStorage> {
     let s = new_storage();
@@ -50,7 +50,10 @@ fn bad_requests() {
     let e = Engine::new(EngineOptions::default());
     let err = e.range(s.queryable(), "up[5m]", 0, 60_000, 60_000).unwrap_err();
     assert_eq!(err.error_type(), "bad_data");
-    assert_eq!(err.to_string(), "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector");
+    assert_eq!(
+        err.to_string(),
+        "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+    );
     let err = e.instant(s.queryable(), "sum(up", 0).unwrap_err();
     assert_eq!(err.error_type(), "bad_data");
     assert!(err.to_string().contains("parse error"), "{err}");
@@ -63,7 +66,9 @@ fn annotations_carry_positions() {
     let r = e.instant(s.queryable(), "rate(up[5m])", 300_000).unwrap();
     assert_eq!(
         r.infos,
-        vec!["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:6)"]
+        vec![
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:6)"
+        ]
     );
 }
 
@@ -133,4 +138,37 @@ fn no_panics_on_odd_queries() {
         let _ = e.instant(s.queryable(), q, 300_000);
         let _ = e.range(s.queryable(), q, 0, 600_000, 30_000);
     }
+}
+
+/// Timeouts, cancellation and the sample budget are checked inside the evaluator's inner
+/// loops, so a query that would run for minutes stops with the right error soon after the
+/// deadline (the test only asserts the error; it completes quickly because the check works).
+#[test]
+fn limits_fire_inside_long_loops() {
+    let s = store();
+    let queries = [
+        "count_over_time(sum(up)[1d:1ms])",
+        "count_over_time(up[1d:1ms])",
+        "sum_over_time(vector(1)[1d:1ms])",
+        "max_over_time(timestamp(up)[1d:1ms])",
+        "count_over_time((up + on(job) up)[1d:1ms])",
+        "count_over_time(topk(1, up)[1d:1ms])",
+    ];
+    let e = Engine::new(EngineOptions { timeout: std::time::Duration::from_millis(10), ..EngineOptions::default() });
+    for q in queries {
+        let err = e.instant(s.queryable(), q, 86_400_000).unwrap_err();
+        assert!(matches!(err, QueryError::Timeout(_)), "{q}: {err}");
+        assert_eq!(err.error_type(), "timeout");
+    }
+    // The sample budget stops a single huge series before it is fully built.
+    let e = Engine::new(EngineOptions { max_samples: 100_000, ..EngineOptions::default() });
+    for q in queries {
+        let err = e.instant(s.queryable(), q, 86_400_000).unwrap_err();
+        assert!(matches!(err, QueryError::TooManySamples(_)), "{q}: {err}");
+    }
+    // A cancel flag set before the query starts stops it at the first check.
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let e = Engine::new(EngineOptions::default());
+    let err = e.instant_cancellable(s.queryable(), queries[0], 86_400_000, &cancel).unwrap_err();
+    assert!(matches!(err, QueryError::Canceled), "{err}");
 }

@@ -5,9 +5,12 @@
 //!
 //! Prints `N passed, M failed, K skipped` per file and in total, with skip reasons. Fails if
 //! any eval of the float-only target files (or of our own scripts) fails.
+//!
+//! The data lives in the real storage head (in memory), read through the database's own
+//! `BlockQuerier` (`promqltest/head_store.rs`), so the scripts test the production read path.
 
 mod promqltest {
-    pub mod memstore;
+    pub mod head_store;
     pub mod script;
 }
 
@@ -15,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use promql_parser::parser::{AtModifier, Expr};
-use promqltest::memstore::{new_storage, TestStorage};
+use promqltest::head_store::{TestStorage, new_storage};
 use promqltest::script::{self, Cmd, Eval, ExpectKind, SeqValue};
 use query::{Engine, EngineOptions, QueryResult, Value};
 use storage::{Labels, Sample};
@@ -69,7 +72,9 @@ fn shared_dir() -> PathBuf {
 
 fn test_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "test")).collect())
+        .map(|r| {
+            r.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "test")).collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -143,6 +148,9 @@ fn run_file(path: &Path, stem: &str) -> Tally {
             }
             Cmd::Load { interval, with_nhcb, series, start_ts: st, .. } => {
                 start_ts |= *st;
+                // A series listed twice in one load: the later value at a timestamp wins (as
+                // in Prometheus's harness); the head would reject the second as a duplicate.
+                let mut merged: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
                 for s in series {
                     if s.values.iter().any(|v| matches!(v, SeqValue::Histogram)) {
                         hist_names.insert(s.labels.metric_name().to_string());
@@ -168,7 +176,11 @@ fn run_file(path: &Path, stem: &str) -> Tally {
                             _ => None,
                         })
                         .collect();
-                    store.append(&s.labels, &samples);
+                    merged.entry(s.labels.clone()).or_default().extend(samples.iter().map(|p| (p.t, p.v)));
+                }
+                for (labels, samples) in merged {
+                    let samples: Vec<Sample> = samples.into_iter().map(|(t, v)| Sample { t, v }).collect();
+                    store.append(&labels, &samples);
                 }
             }
             Cmd::Eval(ev) => {
@@ -284,7 +296,9 @@ fn skip_reason(ev: &Eval, hist_names: &HashSet<String>, hist_series: &[Labels]) 
         if e.contains("info(") {
             return Some("info() with a label selector matching the empty string (rejected by promql-parser)".into());
         }
-        let dur = regex::Regex::new(r"(?i)\[[^\]]*[()+*/%^]|offset\s*[-+]?\s*\(|step\(\)|range\(\)|min\(|max\(|\[[^\]:]*-").unwrap();
+        let dur =
+            regex::Regex::new(r"(?i)\[[^\]]*[()+*/%^]|offset\s*[-+]?\s*\(|step\(\)|range\(\)|min\(|max\(|\[[^\]:]*-")
+                .unwrap();
         if dur.is_match(e) {
             return Some("duration expressions".into());
         }
@@ -348,7 +362,11 @@ fn run_eval(engine: &Engine, store: &dyn TestStorage, ev: &Eval) -> Outcome {
         let vec: Vec<query::InstantSample> = m
             .iter()
             .filter_map(|s| {
-                s.samples.iter().find(|p| p.t == *t).map(|p| query::InstantSample { labels: s.labels.clone(), t: *t, v: p.v })
+                s.samples.iter().find(|p| p.t == *t).map(|p| query::InstantSample {
+                    labels: s.labels.clone(),
+                    t: *t,
+                    v: p.v,
+                })
             })
             .collect();
         let value = if is_scalar {
@@ -367,8 +385,21 @@ fn run_eval(engine: &Engine, store: &dyn TestStorage, ev: &Eval) -> Outcome {
 /// expression uses a function whose result depends on the evaluation time.
 fn at_modifier_variant(ast: &Expr, ts: i64) -> Option<Expr> {
     const UNSAFE: &[&str] = &[
-        "days_in_month", "day_of_month", "day_of_week", "day_of_year", "end", "hour", "minute", "month", "year",
-        "predict_linear", "range", "start", "step", "time", "timestamp",
+        "days_in_month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "end",
+        "hour",
+        "minute",
+        "month",
+        "year",
+        "predict_linear",
+        "range",
+        "start",
+        "step",
+        "time",
+        "timestamp",
     ];
     fn unsafe_fn(e: &Expr) -> bool {
         match e {
@@ -391,18 +422,15 @@ fn at_modifier_variant(ast: &Expr, ts: i64) -> Option<Expr> {
     });
     fn pin(e: &mut Expr, at: &AtModifier) {
         match e {
-            Expr::VectorSelector(vs)
-                if vs.at.is_none() => {
-                    vs.at = Some(at.clone());
-                }
-            Expr::MatrixSelector(m)
-                if m.vs.at.is_none() => {
-                    m.vs.at = Some(at.clone());
-                }
-            Expr::Subquery(s)
-                if s.at.is_none() => {
-                    s.at = Some(at.clone());
-                }
+            Expr::VectorSelector(vs) if vs.at.is_none() => {
+                vs.at = Some(at.clone());
+            }
+            Expr::MatrixSelector(m) if m.vs.at.is_none() => {
+                m.vs.at = Some(at.clone());
+            }
+            Expr::Subquery(s) if s.at.is_none() => {
+                s.at = Some(at.clone());
+            }
             Expr::Call(c) => c.args.args.iter_mut().for_each(|a| pin(a, at)),
             Expr::Aggregate(a) => {
                 pin(&mut a.expr, at);
@@ -573,7 +601,11 @@ fn compare(ev: &Eval, value: &Value, window: (i64, i64, i64)) -> Result<(), Stri
                 for (k, v) in expected[i].1.iter().enumerate() {
                     let t = start + k as i64 * step;
                     if t > end {
-                        return Err(format!("expected {} points for {}, but query time range cannot return this many", expected[i].1.len(), s.labels));
+                        return Err(format!(
+                            "expected {} points for {}, but query time range cannot return this many",
+                            expected[i].1.len(),
+                            s.labels
+                        ));
                     }
                     if let SeqValue::Value(v) = v {
                         exp.push((t, *v));

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use storage::{Labels, Sample};
 
-use super::{go_max, go_min, Elem, Ev, Matrix, Result, Series, Val};
+use super::{Elem, Ev, Matrix, Result, Series, Val, go_max, go_min};
+use crate::QueryError;
 use crate::annotations::go_g;
 use crate::functions::{kahan_inc, quantile};
 use crate::hash::labels_hash;
-use crate::QueryError;
 
 struct Grouping {
     without: bool,
@@ -176,13 +176,21 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
             }
             if fp.max > 1.0 {
                 ev.warn(
-                    format!("ratio value should be between -1 and 1, got {}, capping to {}", go_g(fp.max, None), go_g(1.0, None)),
+                    format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        go_g(fp.max, None),
+                        go_g(1.0, None)
+                    ),
                     ppos,
                 );
             }
             if fp.min < -1.0 {
                 ev.warn(
-                    format!("ratio value should be between -1 and 1, got {}, capping to {}", go_g(fp.min, None), go_g(-1.0, None)),
+                    format!(
+                        "ratio value should be between -1 and 1, got {}, capping to {}",
+                        go_g(fp.min, None),
+                        go_g(-1.0, None)
+                    ),
                     ppos,
                 );
             }
@@ -205,7 +213,7 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
     let mut kseries: Vec<Series> = Vec::new();
     let mut kindex: HashMap<Labels, usize> = HashMap::new();
     for (step, ts) in ev.steps().enumerate() {
-        ev.check_deadline()?;
+        ev.tick()?;
         let param = fp.at(step);
         // Gather this step's values.
         let mut vals: Vec<(usize, f64)> = Vec::new();
@@ -221,7 +229,11 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
             if ev.is_instant() {
                 return Ok(out
                     .into_iter()
-                    .map(|e| Series { labels: e.labels, points: vec![Sample { t: ts, v: e.v }], drop_name: e.drop_name })
+                    .map(|e| Series {
+                        labels: e.labels,
+                        points: vec![Sample { t: ts, v: e.v }],
+                        drop_name: e.drop_name,
+                    })
                     .collect());
             }
             for e in out {
@@ -229,7 +241,11 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
                     Some(&i) => kseries[i].points.push(Sample { t: ts, v: e.v }),
                     None => {
                         kindex.insert(e.labels.clone(), kseries.len());
-                        kseries.push(Series { labels: e.labels, points: vec![Sample { t: ts, v: e.v }], drop_name: e.drop_name });
+                        kseries.push(Series {
+                            labels: e.labels,
+                            points: vec![Sample { t: ts, v: e.v }],
+                            drop_name: e.drop_name,
+                        });
                     }
                 }
             }
@@ -300,14 +316,12 @@ fn aggregate(
                 g.mean = m;
                 g.kahan_c = c;
             }
-            "max"
-                if (g.value < f || g.value.is_nan()) => {
-                    g.value = f;
-                }
-            "min"
-                if (g.value > f || g.value.is_nan()) => {
-                    g.value = f;
-                }
+            "max" if (g.value < f || g.value.is_nan()) => {
+                g.value = f;
+            }
+            "min" if (g.value > f || g.value.is_nan()) => {
+                g.value = f;
+            }
             "count" => g.count += 1.0,
             "stddev" | "stdvar" => {
                 g.count += 1.0;
@@ -510,14 +524,12 @@ fn aggregate_k(
             continue;
         }
         match op {
-            "topk"
-                if g.heap.len() > 1 => {
-                    insertion_sort(&mut g.heap, &|a, b| by_value(b, a));
-                }
-            "bottomk"
-                if g.heap.len() > 1 => {
-                    insertion_sort(&mut g.heap, &|a, b| by_reverse_value(b, a));
-                }
+            "topk" if g.heap.len() > 1 => {
+                insertion_sort(&mut g.heap, &|a, b| by_value(b, a));
+            }
+            "bottomk" if g.heap.len() > 1 => {
+                insertion_sort(&mut g.heap, &|a, b| by_reverse_value(b, a));
+            }
             _ => {}
         }
         out.extend(g.heap.iter().cloned());

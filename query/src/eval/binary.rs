@@ -250,7 +250,8 @@ fn vector_binop(
     {
         return Ok(Vec::new());
     }
-    let (lhs, rhs, lsig, rsig) = if m.card == Card::OneToMany { (rhs, lhs, rsig, lsig) } else { (lhs, rhs, lsig, rsig) };
+    let (lhs, rhs, lsig, rsig) =
+        if m.card == Card::OneToMany { (rhs, lhs, rsig, lsig) } else { (lhs, rhs, lsig, rsig) };
     let mut right: HashMap<usize, &Elem> = HashMap::with_capacity(rhs.len());
     for (e, s) in rhs.iter().zip(rsig) {
         if let Some(dup) = right.get(s) {
@@ -386,7 +387,13 @@ mod tests {
 
     #[test]
     fn scalar_ops() {
-        let cases = [("+", 1.0, 2.0, 3.0), ("%", -7.0, 3.0, -1.0), ("^", 2.0, 10.0, 1024.0), (">", 2.0, 1.0, 1.0), ("==", 1.0, 2.0, 0.0)];
+        let cases = [
+            ("+", 1.0, 2.0, 3.0),
+            ("%", -7.0, 3.0, -1.0),
+            ("^", 2.0, 10.0, 1024.0),
+            (">", 2.0, 1.0, 1.0),
+            ("==", 1.0, 2.0, 0.0),
+        ];
         for (op, l, r, want) in cases {
             assert_eq!(scalar_binop(op, l, r), want, "{l} {op} {r}");
         }

@@ -4,12 +4,12 @@
 use chrono::{Datelike, Timelike};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
-use storage::{is_stale_nan, Labels, Sample};
+use storage::{Labels, Sample, is_stale_nan};
 
-use super::{go_max, go_min, offset_ms, ms, window, Elem, Ev, Matrix, Result, Series, Vector};
+use super::{Elem, Ev, Matrix, Result, Series, Vector, go_max, go_min, ms, offset_ms};
+use crate::QueryError;
 use crate::annotations::{go_g, go_quote};
 use crate::functions as f;
-use crate::QueryError;
 
 fn string_arg(e: &Expr) -> Option<String> {
     match e {
@@ -20,7 +20,11 @@ fn string_arg(e: &Expr) -> Option<String> {
 }
 
 fn arg_str(c: &Call, i: usize) -> Result<String> {
-    c.args.args.get(i).and_then(|a| string_arg(a)).ok_or_else(|| QueryError::exec(format!("expected string argument {i}")))
+    c.args
+        .args
+        .get(i)
+        .and_then(|a| string_arg(a))
+        .ok_or_else(|| QueryError::exec(format!("expected string argument {i}")))
 }
 
 /// Function arguments without superfluous parentheses (Prometheus strips them before
@@ -37,12 +41,12 @@ pub(super) fn eval(ev: &Ev, c: &Call, _e: &Expr) -> Result<Matrix> {
     let args: Vec<&Expr> = c.args.args.iter().map(|a| unwrap_parens(a)).collect();
     let args = &args;
     match name {
-        "start" => return Ok(ev.constant(ev.sh.query_start as f64 / 1000.0)),
-        "end" => return Ok(ev.constant(ev.sh.query_end as f64 / 1000.0)),
-        "range" => return Ok(ev.constant((ev.sh.query_end - ev.sh.query_start) as f64 / 1000.0)),
+        "start" => return ev.constant(ev.sh.query_start as f64 / 1000.0),
+        "end" => return ev.constant(ev.sh.query_end as f64 / 1000.0),
+        "range" => return ev.constant((ev.sh.query_end - ev.sh.query_start) as f64 / 1000.0),
         "step" => {
             let v = if ev.sh.query_start != ev.sh.query_end { ev.sh.query_step as f64 / 1000.0 } else { 0.0 };
-            return Ok(ev.constant(v));
+            return ev.constant(v);
         }
         "label_replace" => return label_replace(ev, c),
         "label_join" => return label_join(ev, c),
@@ -50,9 +54,10 @@ pub(super) fn eval(ev: &Ev, c: &Call, _e: &Expr) -> Result<Matrix> {
         _ => {}
     }
     if name == "timestamp"
-        && let Some(Expr::VectorSelector(vs)) = args.first().copied() {
-            return timestamp_of_selector(ev, vs);
-        }
+        && let Some(Expr::VectorSelector(vs)) = args.first().copied()
+    {
+        return timestamp_of_selector(ev, vs);
+    }
     if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc") && !ev.is_instant() {
         ev.warn("sort is ineffective for range queries since results are always ordered by labels".into(), ev.pos(_e));
     }
@@ -83,6 +88,7 @@ fn timestamp_of_selector(ev: &Ev, vs: &promql_parser::parser::VectorSelector) ->
     for s in data.iter() {
         let mut pts = Vec::new();
         for ts in ev.steps() {
+            ev.tick()?;
             // With @, Prometheus evaluates at the @ time itself (the offset is replaced).
             let r = match at {
                 Some(a) => a,
@@ -90,18 +96,28 @@ fn timestamp_of_selector(ev: &Ev, vs: &promql_parser::parser::VectorSelector) ->
             };
             if let Some(p) = super::lookup(&s.samples, r, lb) {
                 pts.push(Sample { t: ts, v: p.t as f64 / 1000.0 });
+                ev.pushed(pts.len())?;
             }
         }
         if !pts.is_empty() {
-            ev.add_samples(pts.len())?;
+            ev.finish_series(pts.len())?;
             out.push(Series { labels: s.labels.clone(), points: pts, drop_name: true });
         }
     }
     Ok(out)
 }
 
+/// The samples of one input series of a range function: borrowed from the loaded selector
+/// data when it has no stale markers to drop (the common case, no copy), owned otherwise.
+enum SrcSamples {
+    Loaded(usize),
+    Owned(Vec<Sample>),
+}
+
 struct RangeSrc {
-    series: Vec<(Labels, Vec<Sample>, bool)>,
+    /// The selector's data, when the source is a matrix selector.
+    data: Option<std::rc::Rc<Vec<super::Loaded>>>,
+    series: Vec<(Labels, SrcSamples, bool)>,
     range: i64,
     offset: i64,
     at: Option<i64>,
@@ -115,9 +131,18 @@ fn range_source(ev: &Ev, arg: &Expr) -> Result<RangeSrc> {
             let data = ev.load(&m.vs)?;
             let series = data
                 .iter()
-                .map(|s| (s.labels.clone(), s.samples.iter().filter(|p| !is_stale_nan(p.v)).copied().collect(), false))
+                .enumerate()
+                .map(|(i, s)| {
+                    let samples = if s.samples.iter().any(|p| is_stale_nan(p.v)) {
+                        SrcSamples::Owned(s.samples.iter().filter(|p| !is_stale_nan(p.v)).copied().collect())
+                    } else {
+                        SrcSamples::Loaded(i)
+                    };
+                    (s.labels.clone(), samples, false)
+                })
                 .collect();
             Ok(RangeSrc {
+                data: Some(data),
                 series,
                 range: ms(m.range),
                 offset: offset_ms(&m.vs.offset),
@@ -128,7 +153,8 @@ fn range_source(ev: &Ev, arg: &Expr) -> Result<RangeSrc> {
         Expr::Subquery(sq) => {
             let mat = ev.run_subquery(sq)?;
             Ok(RangeSrc {
-                series: mat.into_iter().map(|s| (s.labels, s.points, s.drop_name)).collect(),
+                data: None,
+                series: mat.into_iter().map(|s| (s.labels, SrcSamples::Owned(s.points), s.drop_name)).collect(),
                 range: ms(sq.range),
                 offset: offset_ms(&sq.offset),
                 at: ev.at_ms(&sq.at),
@@ -175,13 +201,55 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
     let arg_pos = ev.pos(args[0]);
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out: Matrix = Vec::new();
+    let counter_fn = matches!(name, "rate" | "increase");
+    let cap = ev.num_steps().min(4096);
+    let mut resets: Vec<usize> = Vec::new();
     for (labels, samples, in_drop) in &src.series {
         ev.check_deadline()?;
-        let mut pts = Vec::new();
+        let samples: &[Sample] = match samples {
+            SrcSamples::Owned(v) => v,
+            SrcSamples::Loaded(i) => src.data.as_ref().and_then(|d| d.get(*i)).map_or(&[], |l| &l.samples),
+        };
+        let mut pts = Vec::with_capacity(cap);
+        if counter_fn {
+            // Counter resets of the whole series, found once (see `extrapolated_rate_with`).
+            resets.clear();
+            resets.extend(samples.windows(2).enumerate().filter(|(_, w)| w[1].v < w[0].v).map(|(i, _)| i));
+        }
+        // The window `(r - range, r]` only moves forward with the steps: two cursors.
+        let (mut a, mut b) = (0usize, 0usize);
         for (step, ts) in ev.steps().enumerate() {
+            ev.tick()?;
             let r = src.at.unwrap_or(ts).saturating_sub(src.offset);
-            let w = window(samples, r.saturating_sub(src.range), r);
-            if w.is_empty() {
+            let lo = r.saturating_sub(src.range);
+            while a < samples.len() && samples[a].t <= lo {
+                a += 1;
+            }
+            b = b.max(a);
+            while b < samples.len() && samples[b].t <= r {
+                b += 1;
+            }
+            if a >= b {
+                continue;
+            }
+            let w = &samples[a..b];
+            if counter_fn {
+                let ra = resets.partition_point(|&i| i < a);
+                let rb = resets.partition_point(|&i| i + 1 < b);
+                let mut corr = resets[ra..rb.max(ra)].iter().map(|&i| samples[i].v);
+                let v = f::extrapolated_rate_with(
+                    w,
+                    Some(&mut corr),
+                    lo,
+                    r,
+                    src.range as f64 / 1000.0,
+                    true,
+                    name == "rate",
+                );
+                if let Some(v) = v {
+                    pts.push(Sample { t: ts, v });
+                    ev.pushed(pts.len())?;
+                }
                 continue;
             }
             let sc = |j: usize| -> f64 {
@@ -194,6 +262,7 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
             };
             if let Some(v) = range_fn(ev, name, w, &sc, ts, r.saturating_sub(src.range), r, src.range, arg_pos)? {
                 pts.push(Sample { t: ts, v });
+                ev.pushed(pts.len())?;
             }
         }
         if !pts.is_empty() {
@@ -209,7 +278,7 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
                     );
                 }
             }
-            ev.add_samples(pts.len())?;
+            ev.finish_series(pts.len())?;
             out.push(Series { labels: labels.clone(), points: pts, drop_name: !keep_name || *in_drop });
         }
     }
@@ -382,7 +451,15 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
         "atanh" => Some(f64::atanh),
         "deg" => Some(|x| x * 180.0 / std::f64::consts::PI),
         "rad" => Some(|x| x * std::f64::consts::PI / 180.0),
-        "sgn" => Some(|x| if x < 0.0 { -1.0 } else if x > 0.0 { 1.0 } else { x }),
+        "sgn" => Some(|x| {
+            if x < 0.0 {
+                -1.0
+            } else if x > 0.0 {
+                1.0
+            } else {
+                x
+            }
+        }),
         _ => None,
     };
     if let Some(func) = simple {
@@ -411,10 +488,13 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
         "pi" => scalar_elem(std::f64::consts::PI),
         "max_of" => scalar_elem(go_max(first_value(v, 0), first_value(v, 1))),
         "min_of" => scalar_elem(go_min(first_value(v, 0), first_value(v, 1))),
-        "timestamp" => map_elems(&v[0], |_| 0.0).into_iter().map(|mut e| {
-            e.v = e.t as f64 / 1000.0;
-            e
-        }).collect(),
+        "timestamp" => map_elems(&v[0], |_| 0.0)
+            .into_iter()
+            .map(|mut e| {
+                e.v = e.t as f64 / 1000.0;
+                e
+            })
+            .collect(),
         "sort" | "sort_desc" => {
             let mut out = v[0].clone();
             if name == "sort" {
@@ -483,7 +563,14 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
             for (labels, buckets) in groups {
                 let r = f::bucket_quantile(q, buckets);
                 if r.forced_monotonic {
-                    ev.sh.annos.borrow_mut().monotonicity(labels.metric_name(), apos, ts, r.min_bucket, r.max_bucket, r.max_diff);
+                    ev.sh.annos.borrow_mut().monotonicity(
+                        labels.metric_name(),
+                        apos,
+                        ts,
+                        r.min_bucket,
+                        r.max_bucket,
+                        r.max_diff,
+                    );
                 }
                 out.push(Elem { labels, t: ts, v: r.value, drop_name: true });
             }
@@ -497,7 +584,10 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
             for i in 2..v.len() {
                 let q = first_value(v, i);
                 if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                    ev.warn(format!("quantile value should be between 0 and 1, got {}", go_g(q, None)), ev.pos(&c.args.args[i]));
+                    ev.warn(
+                        format!("quantile value should be between 0 and 1, got {}", go_g(q, None)),
+                        ev.pos(&c.args.args[i]),
+                    );
                 }
             }
             for i in 2..v.len() {
@@ -505,7 +595,14 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
                 for (labels, buckets) in &groups {
                     let r = f::bucket_quantile(q, buckets.clone());
                     if r.forced_monotonic {
-                        ev.sh.annos.borrow_mut().monotonicity(labels.metric_name(), apos, ts, r.min_bucket, r.max_bucket, r.max_diff);
+                        ev.sh.annos.borrow_mut().monotonicity(
+                            labels.metric_name(),
+                            apos,
+                            ts,
+                            r.min_bucket,
+                            r.max_bucket,
+                            r.max_diff,
+                        );
                     }
                     let mut b = labels.builder();
                     b.set(&label, &open_metrics_float(q));
@@ -651,12 +748,14 @@ fn raw_literal_is_utf8(ev: &Ev, arg: &Expr) -> bool {
     let mut i = start + 1;
     while i < raw.len() && raw[i] != q {
         if raw[i] == b'\\' && i + 1 < raw.len() {
-            if raw[i + 1] == b'x' && i + 3 < raw.len()
-                && let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&raw[i + 2..i + 4]), 16) {
-                    bytes.push(b);
-                    i += 4;
-                    continue;
-                }
+            if raw[i + 1] == b'x'
+                && i + 3 < raw.len()
+                && let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&raw[i + 2..i + 4]), 16)
+            {
+                bytes.push(b);
+                i += 4;
+                continue;
+            }
             bytes.push(b'a');
             i += 2;
             continue;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use promql_parser::parser::{Call, Expr, VectorSelector};
 use storage::{Labels, MatchType, Matcher, Sample};
 
-use super::{offset_ms, Elem, Ev, Matrix, Result, Series};
+use super::{Elem, Ev, Matrix, Result, Series, offset_ms};
 use crate::QueryError;
 
 const TARGET_INFO: &str = "target_info";
@@ -153,6 +153,7 @@ pub(super) fn eval(ev: &Ev, c: &Call) -> Result<Matrix> {
         for s in ev.select_raw(&ms)? {
             let mut pts = Vec::new();
             for ts in ev.steps() {
+                ev.tick()?;
                 let r = at.unwrap_or(ts).saturating_sub(offset);
                 if let Some(p) = super::lookup(&s.samples, r, lb) {
                     // The value is the sample's own time (info samples are 1 by convention).

@@ -233,7 +233,8 @@ pub fn parse_metric(m: &str) -> Result<Labels, String> {
                 let (n, used) = unquote(s)?;
                 (n, s[used..].trim_start())
             } else {
-                let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '.')).unwrap_or(s.len());
+                let end =
+                    s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '.')).unwrap_or(s.len());
                 (s[..end].to_string(), s[end..].trim_start())
             };
             if after.starts_with(',') || after.is_empty() {
@@ -328,8 +329,10 @@ pub fn parse(input: &str) -> Result<Vec<Cmd>, String> {
         .collect();
     let pat_load = Regex::new(r"^load(?:_(with_nhcb))?\s+(.+?)$").unwrap();
     let pat_instant = Regex::new(r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$").unwrap();
-    let pat_range = Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$").unwrap();
-    let pat_expect = Regex::new(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$").unwrap();
+    let pat_range =
+        Regex::new(r"^eval(?:_(fail|warn|info))?\s+range\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$").unwrap();
+    let pat_expect =
+        Regex::new(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$").unwrap();
     let pat_rv = Regex::new(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$").unwrap();
     let mut cmds = Vec::new();
     let mut i = 0;
@@ -418,8 +421,7 @@ pub fn parse(input: &str) -> Result<Vec<Cmd>, String> {
                 }
                 if d.starts_with("expect range vector") {
                     let c = pat_rv.captures(d).ok_or_else(|| format!("line {i}: bad range vector"))?;
-                    ev.range_vector =
-                        Some((parse_duration(&c[1])?, parse_duration(&c[2])?, parse_duration(&c[3])?));
+                    ev.range_vector = Some((parse_duration(&c[1])?, parse_duration(&c[2])?, parse_duration(&c[3])?));
                     continue;
                 }
                 if let Some(rest) = d.strip_prefix("expect string") {
