@@ -3,16 +3,8 @@
 
 use std::sync::Arc;
 
+use storage::head::HeadStats;
 use storage::{Appendable, Queryable, Timestamp};
-
-/// Statistics of the in-memory head (for `/api/v1/status/tsdb`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HeadStats {
-    pub num_series: u64,
-    pub chunk_count: u64,
-    pub min_time: Timestamp,
-    pub max_time: Timestamp,
-}
 
 /// A storage engine the server can run on.
 pub trait Backend: Send + Sync + 'static {
@@ -22,7 +14,8 @@ pub trait Backend: Send + Sync + 'static {
     fn maintain(&self, now_ms: Timestamp) -> storage::Result<()>;
     /// Flushes the WAL and stops background work. Further appends fail.
     fn close(&self) -> storage::Result<()>;
-    fn head_stats(&self) -> HeadStats;
+    /// Head statistics with top-`limit` cardinality lists (for `/api/v1/status/tsdb`).
+    fn head_stats(&self, limit: usize) -> HeadStats;
 }
 
 /// A shareable backend.

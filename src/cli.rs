@@ -9,12 +9,18 @@ use crate::config::{Config, LogFormat};
 use crate::duration::PromDuration;
 
 #[derive(Parser, Debug)]
-#[command(name = "tickdb", version, about = "A Prometheus-compatible time-series database")]
+#[command(
+    name = "tickdb",
+    version,
+    about = "A Prometheus-compatible time-series database",
+    after_help = "Example:\n  tickdb serve --data-dir ./data --listen 127.0.0.1:9201\n\n\
+Run `tickdb <command> --help` for each command's options."
+)]
 pub struct Cli {
-    /// Log line format.
+    /// Log line format. [default: logfmt]
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Log level or tracing filter directive (e.g. `info`, `debug,hyper=info`).
+    /// Log level or tracing filter directive (e.g. `info`, `debug,hyper=info`). [default: info]
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     #[command(subcommand)]
@@ -30,7 +36,11 @@ Then point Prometheus at it:\n  remote_write:\n    - url: http://HOST:9201/api/v
     )]
     Serve(Box<ServeArgs>),
     /// Offline operations on a data directory (the server must not be running on it).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tickdb tsdb dump --data-dir ./data --match 'up' > up.txt\n  \
+tickdb tsdb import --format openmetrics metrics.om --data-dir ./data"
+    )]
     Tsdb(TsdbCommand),
 }
 
@@ -88,58 +98,76 @@ pub struct ServeArgs {
     /// YAML configuration file.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Data directory.
+    /// Data directory. [default: ./data]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Address to listen on.
+    /// Address to listen on. [default: 127.0.0.1:9201]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Block retention (Prometheus duration, e.g. 15d).
+    /// Block retention (Prometheus duration, e.g. 30d; 0 keeps blocks forever). [default: 15d]
     #[arg(long)]
     pub retention: Option<PromDuration>,
-    /// Interval of the background compaction/retention task.
+    /// Interval of the background compaction/retention task. [default: 1m]
     #[arg(long)]
     pub maintain_interval: Option<PromDuration>,
-    /// Maximum query run time.
+    /// WAL fsync policy: always, never or interval:<duration> (e.g. interval:1s). [default: always]
+    #[arg(long)]
+    pub wal_fsync: Option<String>,
+    /// Accept samples up to this far behind a series' newest sample (0 = in order only). [default: 0s]
+    #[arg(long)]
+    pub out_of_order_time_window: Option<PromDuration>,
+    /// Size retention over blocks, WAL and head chunks in bytes (0 = off). [default: 0]
+    #[arg(long)]
+    pub retention_size: Option<u64>,
+    /// Maximum number of series in the head (0 = unlimited). [default: 0]
+    #[arg(long)]
+    pub max_series: Option<usize>,
+    /// Maximum query run time. [default: 2m]
     #[arg(long)]
     pub query_timeout: Option<PromDuration>,
-    /// Queries evaluated concurrently.
+    /// Queries evaluated concurrently. [default: 20]
     #[arg(long)]
     pub query_max_concurrency: Option<usize>,
-    /// Queries allowed to wait for a slot.
+    /// Queries allowed to wait for a slot. [default: 200]
     #[arg(long)]
     pub query_max_queue: Option<usize>,
-    /// Maximum samples one query may load.
+    /// Maximum samples one query may load. [default: 50000000]
     #[arg(long)]
     pub query_max_samples: Option<usize>,
-    /// Lookback delta of instant selectors.
+    /// Lookback delta of instant selectors. [default: 5m]
     #[arg(long)]
     pub query_lookback_delta: Option<PromDuration>,
-    /// Maximum points per series of a range query.
+    /// Maximum points per series of a range query. [default: 11000]
     #[arg(long)]
     pub query_max_points_per_series: Option<i64>,
-    /// Maximum compressed write body in bytes.
+    /// Maximum form-encoded POST body of the query API in bytes. [default: 10485760]
+    #[arg(long)]
+    pub query_max_form_bytes: Option<usize>,
+    /// Maximum compressed write body in bytes. [default: 33554432]
     #[arg(long)]
     pub write_max_body_bytes: Option<usize>,
-    /// Maximum decompressed write body in bytes.
+    /// Maximum decompressed write body in bytes. [default: 134217728]
     #[arg(long)]
     pub write_max_decompressed_bytes: Option<usize>,
-    /// Maximum series per write request.
+    /// Maximum series per write request. [default: 100000]
     #[arg(long)]
     pub write_max_series_per_request: Option<usize>,
-    /// Write requests handled concurrently.
+    /// Write requests handled concurrently. [default: 16]
     #[arg(long)]
     pub write_max_concurrency: Option<usize>,
-    /// Maximum label name length in bytes.
+    /// How long a write waits for a free slot before 503. [default: 5s]
+    #[arg(long)]
+    pub write_max_queue_wait: Option<PromDuration>,
+    /// Maximum label name length in bytes. [default: 1024]
     #[arg(long)]
     pub write_max_label_name_length: Option<usize>,
-    /// Maximum label value length in bytes.
+    /// Maximum label value length in bytes. [default: 4096]
     #[arg(long)]
     pub write_max_label_value_length: Option<usize>,
-    /// Maximum labels per series.
+    /// Maximum labels per series. [default: 64]
     #[arg(long)]
     pub write_max_labels_per_series: Option<usize>,
-    /// Series whose label sets are cached between writes (0 = off).
+    /// Series whose label sets are cached between writes (0 = off). [default: 524288]
     #[arg(long)]
     pub write_series_cache_size: Option<usize>,
 }
@@ -156,16 +184,22 @@ impl ServeArgs {
         set(&mut cfg.listen, &self.listen);
         set(&mut cfg.storage.retention, &self.retention);
         set(&mut cfg.storage.maintain_interval, &self.maintain_interval);
+        set(&mut cfg.storage.wal_fsync, &self.wal_fsync);
+        set(&mut cfg.storage.out_of_order_time_window, &self.out_of_order_time_window);
+        set(&mut cfg.storage.retention_size, &self.retention_size);
+        set(&mut cfg.storage.max_series, &self.max_series);
         set(&mut cfg.query.timeout, &self.query_timeout);
         set(&mut cfg.query.max_concurrency, &self.query_max_concurrency);
         set(&mut cfg.query.max_queue, &self.query_max_queue);
         set(&mut cfg.query.max_samples, &self.query_max_samples);
         set(&mut cfg.query.lookback_delta, &self.query_lookback_delta);
         set(&mut cfg.query.max_points_per_series, &self.query_max_points_per_series);
+        set(&mut cfg.query.max_form_bytes, &self.query_max_form_bytes);
         set(&mut cfg.write.max_body_bytes, &self.write_max_body_bytes);
         set(&mut cfg.write.max_decompressed_bytes, &self.write_max_decompressed_bytes);
         set(&mut cfg.write.max_series_per_request, &self.write_max_series_per_request);
         set(&mut cfg.write.max_concurrency, &self.write_max_concurrency);
+        set(&mut cfg.write.max_queue_wait, &self.write_max_queue_wait);
         set(&mut cfg.write.max_label_name_length, &self.write_max_label_name_length);
         set(&mut cfg.write.max_label_value_length, &self.write_max_label_value_length);
         set(&mut cfg.write.max_labels_per_series, &self.write_max_labels_per_series);
@@ -220,6 +254,38 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command's long help (what `--help` prints) has an example.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &mut clap::Command, path: &str, out: &mut Vec<String>) {
+            let help = cmd.render_long_help().to_string();
+            if !help.contains("Example:\n  tickdb ") {
+                out.push(path.to_string());
+            }
+            for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+                let p = format!("{path} {}", sub.get_name());
+                walk(sub, &p, out);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&mut cmd, "tickdb", &mut missing);
+        assert!(missing.is_empty(), "no example in the help of: {missing:?}");
+    }
+
+    /// The `[default: ...]` each flag's help shows is the configuration's real default.
+    #[test]
+    fn help_shows_the_real_defaults() {
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").expect("serve");
+        for (flag, value) in Config::default().flag_values() {
+            let arg = serve.get_arguments().chain(cmd.get_arguments()).find(|a| a.get_long() == Some(flag.as_str()));
+            let help = arg.and_then(|a| a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.ends_with(&format!("[default: {value}]")), "--{flag}: {help:?}");
+        }
     }
 
     #[test]

@@ -45,6 +45,18 @@ pub struct StorageConfig {
     pub retention: PromDuration,
     /// How often the background task compacts the head and applies retention.
     pub maintain_interval: PromDuration,
+    /// When WAL writes are fsync'd: `always` (a write is acknowledged after its fsync),
+    /// `interval:<duration>` (e.g. `interval:1s`; acknowledged once written to the OS, fsync'd
+    /// in the background) or `never` (only segment cuts, checkpoints and shutdown fsync).
+    pub wal_fsync: String,
+    /// How far behind a series' newest sample a sample is still accepted (0 = in-order only,
+    /// like Prometheus's `out_of_order_time_window`).
+    pub out_of_order_time_window: PromDuration,
+    /// Size retention over blocks, WAL and head chunks, in bytes (0 = off).
+    pub retention_size: u64,
+    /// Maximum number of series in the head (0 = unlimited); appends creating more series are
+    /// rejected (`series_limit`).
+    pub max_series: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -62,6 +74,8 @@ pub struct QueryConfig {
     pub lookback_delta: PromDuration,
     /// Maximum points per series of a range query (Prometheus: 11000).
     pub max_points_per_series: i64,
+    /// Maximum size of a form-encoded POST body of the query API, in bytes; larger → 413.
+    pub max_form_bytes: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -73,8 +87,11 @@ pub struct WriteConfig {
     pub max_decompressed_bytes: usize,
     /// Maximum series in one write request; more → 400.
     pub max_series_per_request: usize,
-    /// Write requests handled at the same time; more → 429 (the sender retries).
+    /// Write requests handled at the same time; more wait up to `max_queue_wait`, then get 503
+    /// (the sender backs off and retries).
     pub max_concurrency: usize,
+    /// How long a write request waits for a free slot before 503.
+    pub max_queue_wait: PromDuration,
     pub max_label_name_length: usize,
     pub max_label_value_length: usize,
     pub max_labels_per_series: usize,
@@ -103,7 +120,14 @@ impl Default for LogConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { retention: PromDuration::from_secs(15 * 86400), maintain_interval: PromDuration::from_secs(60) }
+        StorageConfig {
+            retention: PromDuration::from_secs(15 * 86400),
+            maintain_interval: PromDuration::from_secs(60),
+            wal_fsync: "always".into(),
+            out_of_order_time_window: PromDuration::default(),
+            retention_size: 0,
+            max_series: 0,
+        }
     }
 }
 
@@ -116,6 +140,7 @@ impl Default for QueryConfig {
             max_samples: 50_000_000,
             lookback_delta: PromDuration::from_secs(300),
             max_points_per_series: 11_000,
+            max_form_bytes: 10 << 20,
         }
     }
 }
@@ -127,6 +152,7 @@ impl Default for WriteConfig {
             max_decompressed_bytes: 128 << 20,
             max_series_per_request: 100_000,
             max_concurrency: 16,
+            max_queue_wait: PromDuration::from_secs(5),
             max_label_name_length: storage::labels::DEFAULT_MAX_LABEL_NAME_LEN,
             max_label_value_length: storage::labels::DEFAULT_MAX_LABEL_VALUE_LEN,
             max_labels_per_series: storage::labels::DEFAULT_MAX_LABELS_PER_SERIES,
@@ -179,7 +205,16 @@ impl Config {
         if self.storage.maintain_interval.0 == Duration::ZERO {
             return bad("storage.maintain_interval must be positive");
         }
+        self.fsync_policy()?;
         Ok(())
+    }
+
+    /// The parsed `storage.wal_fsync`.
+    pub fn fsync_policy(&self) -> Result<storage::wal::FsyncPolicy, ConfigError> {
+        self.storage
+            .wal_fsync
+            .parse()
+            .map_err(|e: storage::Error| ConfigError::Invalid(format!("storage.wal_fsync: {e}")))
     }
 
     /// Every option under its command-line flag name with its effective value (served by
@@ -194,16 +229,22 @@ impl Config {
             ("log-level", self.log.level.clone()),
             ("retention", self.storage.retention.to_string()),
             ("maintain-interval", self.storage.maintain_interval.to_string()),
+            ("wal-fsync", self.storage.wal_fsync.clone()),
+            ("out-of-order-time-window", self.storage.out_of_order_time_window.to_string()),
+            ("retention-size", self.storage.retention_size.to_string()),
+            ("max-series", self.storage.max_series.to_string()),
             ("query-timeout", q.timeout.to_string()),
             ("query-max-concurrency", q.max_concurrency.to_string()),
             ("query-max-queue", q.max_queue.to_string()),
             ("query-max-samples", q.max_samples.to_string()),
             ("query-lookback-delta", q.lookback_delta.to_string()),
             ("query-max-points-per-series", q.max_points_per_series.to_string()),
+            ("query-max-form-bytes", q.max_form_bytes.to_string()),
             ("write-max-body-bytes", w.max_body_bytes.to_string()),
             ("write-max-decompressed-bytes", w.max_decompressed_bytes.to_string()),
             ("write-max-series-per-request", w.max_series_per_request.to_string()),
             ("write-max-concurrency", w.max_concurrency.to_string()),
+            ("write-max-queue-wait", w.max_queue_wait.to_string()),
             ("write-max-label-name-length", w.max_label_name_length.to_string()),
             ("write-max-label-value-length", w.max_label_value_length.to_string()),
             ("write-max-labels-per-series", w.max_labels_per_series.to_string()),
@@ -242,6 +283,11 @@ mod tests {
         let mut c = Config::default();
         c.query.max_concurrency = 0;
         assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.storage.wal_fsync = "sometimes".into();
+        assert!(c.validate().unwrap_err().to_string().contains("storage.wal_fsync"));
+        c.storage.wal_fsync = "interval:1s".into();
+        assert!(c.validate().is_ok());
     }
 
     #[test]
@@ -252,6 +298,19 @@ mod tests {
         for name in Config::default().flag_values().keys() {
             let known = serve.get_arguments().chain(cmd.get_arguments()).any(|a| a.get_long() == Some(name.as_str()));
             assert!(known, "--{name} is not a flag");
+        }
+    }
+
+    /// docs/operations.md shows the complete default file and a row for every option's flag.
+    #[test]
+    fn operations_doc_matches_the_defaults() {
+        let doc = include_str!("../docs/operations.md");
+        let start = doc.find("A complete file with every default:").expect("default file section");
+        let yaml = doc[start..].split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("yaml block");
+        assert_eq!(Config::parse(yaml).unwrap(), Config::default());
+        for (flag, value) in Config::default().flag_values() {
+            let row = format!("| `--{flag}` | `{value}`");
+            assert!(doc.contains(&row), "docs/operations.md has no row with {row:?}");
         }
     }
 

@@ -5,6 +5,8 @@
 //! timestamp unit (milliseconds in the Prometheus format, seconds with decimals in OpenMetrics),
 //! chosen by [`TimestampUnit`]. Errors carry the 1-based line number.
 
+use storage::labels::go_quote;
+
 /// Unit of sample timestamps in the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimestampUnit {
@@ -63,9 +65,17 @@ fn parse_comment(rest: &str) -> Option<Entry> {
         return Some(Entry::Eof);
     }
     let (kw, rest) = rest.split_once(' ')?;
-    let (family, text) = match rest.trim_start().split_once(' ') {
-        Some((f, t)) => (f.to_string(), t.trim_start().to_string()),
-        None => (rest.trim().to_string(), String::new()),
+    let rest = rest.trim_start();
+    let (family, text) = if rest.starts_with('"') {
+        // A quoted (UTF-8) family name.
+        let mut i = 0;
+        let f = parse_quoted(rest, &mut i, "quoted name").ok()?;
+        (f, rest[i..].trim_start().to_string())
+    } else {
+        match rest.split_once(' ') {
+            Some((f, t)) => (f.to_string(), t.trim_start().to_string()),
+            None => (rest.trim().to_string(), String::new()),
+        }
     };
     match kw {
         "HELP" => Some(Entry::Help { family, text: unescape_help(&text) }),
@@ -104,19 +114,63 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == ':'
 }
 
+/// Reads a double-quoted string starting at `line[*i]` (the opening quote), with the text
+/// format's escapes (`\\`, `\"`, `\n`); `what` names it in errors.
+fn parse_quoted(line: &str, i: &mut usize, what: &str) -> Result<String, String> {
+    if !line[*i..].starts_with('"') {
+        return Err(format!("expected '\"' to start the {what}"));
+    }
+    *i += 1;
+    let mut value = String::new();
+    loop {
+        let Some(c) = line[*i..].chars().next() else {
+            return Err(format!("unterminated {what}"));
+        };
+        *i += c.len_utf8();
+        match c {
+            '"' => return Ok(value),
+            '\\' => {
+                let Some(e) = line[*i..].chars().next() else {
+                    return Err(format!("unterminated {what}"));
+                };
+                *i += e.len_utf8();
+                match e {
+                    'n' => value.push('\n'),
+                    '\\' => value.push('\\'),
+                    '"' => value.push('"'),
+                    o => return Err(format!("invalid escape \\{o} in {what}")),
+                }
+            }
+            c => value.push(c),
+        }
+    }
+}
+
+fn skip_spaces(b: &[u8], i: &mut usize) {
+    while *i < b.len() && b[*i] == b' ' {
+        *i += 1;
+    }
+}
+
+/// A sample line. Names may be bare (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or, for UTF-8 names as in
+/// Prometheus 3, quoted: the metric name as the first item inside the braces
+/// (`{"http.server.duration", "host.name"="a"} 1`) and label names as `"name"="value"`.
 fn parse_sample(line: &str, unit: TimestampUnit) -> Result<Entry, String> {
     let b = line.as_bytes();
     let mut i = 0;
-    if !line.chars().next().is_some_and(is_name_start) {
-        return Err(format!("expected a metric name at the start of {line:?}"));
+    let mut name: Option<String> = None;
+    if line.chars().next().is_some_and(is_name_start) {
+        while i < b.len() && is_name_char(b[i] as char) {
+            i += 1;
+        }
+        name = Some(line[..i].to_string());
+    } else if !line.starts_with('{') {
+        return Err(format!("expected a metric name at the start of {}", go_quote(line)));
     }
-    while i < b.len() && is_name_char(b[i] as char) {
-        i += 1;
-    }
-    let name = &line[..i];
-    let mut labels = vec![(storage::METRIC_NAME.to_string(), name.to_string())];
+    let mut labels: Vec<(String, String)> = Vec::new();
     if i < b.len() && b[i] == b'{' {
         i += 1;
+        let mut first = true;
         loop {
             while i < b.len() && (b[i] == b' ' || b[i] == b',') {
                 i += 1;
@@ -129,56 +183,47 @@ fn parse_sample(line: &str, unit: TimestampUnit) -> Result<Entry, String> {
                 break;
             }
             let start = i;
-            while i < b.len() && is_name_char(b[i] as char) && b[i] != b':' {
-                i += 1;
-            }
-            let lname = &line[start..i];
-            if lname.is_empty() || lname.as_bytes()[0].is_ascii_digit() {
+            let lname = if b[i] == b'"' {
+                let n = parse_quoted(line, &mut i, "quoted name")?;
+                skip_spaces(b, &mut i);
+                // A quoted string not followed by '=' is the metric name (first item only).
+                if i >= b.len() || b[i] != b'=' {
+                    if !first || name.is_some() {
+                        return Err(format!("expected '=' after label name {}", go_quote(&n)));
+                    }
+                    if n.is_empty() {
+                        return Err("empty metric name".into());
+                    }
+                    name = Some(n);
+                    first = false;
+                    continue;
+                }
+                n
+            } else {
+                while i < b.len() && is_name_char(b[i] as char) && b[i] != b':' {
+                    i += 1;
+                }
+                line[start..i].to_string()
+            };
+            first = false;
+            if lname.is_empty() || (b[start] != b'"' && lname.as_bytes()[0].is_ascii_digit()) {
                 return Err(format!("invalid label name at column {}", start + 1));
             }
-            while i < b.len() && b[i] == b' ' {
-                i += 1;
-            }
+            skip_spaces(b, &mut i);
             if i >= b.len() || b[i] != b'=' {
-                return Err(format!("expected '=' after label name {lname:?}"));
+                return Err(format!("expected '=' after label name {}", go_quote(&lname)));
             }
             i += 1;
-            while i < b.len() && b[i] == b' ' {
-                i += 1;
-            }
-            if i >= b.len() || b[i] != b'"' {
-                return Err(format!("expected '\"' to start the value of label {lname:?}"));
-            }
-            i += 1;
-            let mut value = String::new();
-            loop {
-                let Some(c) = line[i..].chars().next() else {
-                    return Err(format!("unterminated value of label {lname:?}"));
-                };
-                i += c.len_utf8();
-                match c {
-                    '"' => break,
-                    '\\' => {
-                        let Some(e) = line[i..].chars().next() else {
-                            return Err(format!("unterminated value of label {lname:?}"));
-                        };
-                        i += e.len_utf8();
-                        match e {
-                            'n' => value.push('\n'),
-                            '\\' => value.push('\\'),
-                            '"' => value.push('"'),
-                            o => return Err(format!("invalid escape \\{o} in value of label {lname:?}")),
-                        }
-                    }
-                    c => value.push(c),
-                }
-            }
+            skip_spaces(b, &mut i);
+            let value = parse_quoted(line, &mut i, &format!("value of label {}", go_quote(&lname)))?;
             if lname == storage::METRIC_NAME {
                 return Err("__name__ may not be given as a label".into());
             }
-            labels.push((lname.to_string(), value));
+            labels.push((lname, value));
         }
     }
+    let name = name.ok_or_else(|| format!("expected a metric name at the start of {}", go_quote(line)))?;
+    labels.insert(0, (storage::METRIC_NAME.to_string(), name.clone()));
     let rest = &line[i..];
     if !rest.starts_with([' ', '\t']) {
         return Err(format!("expected a space before the value of {name}"));
@@ -190,22 +235,24 @@ fn parse_sample(line: &str, unit: TimestampUnit) -> Result<Entry, String> {
     };
     let mut fields = rest.split_whitespace();
     let value = fields.next().ok_or_else(|| format!("missing value of {name}"))?;
-    let value = parse_value(value).ok_or_else(|| format!("invalid value {value:?}"))?;
+    let value = parse_value(value).ok_or_else(|| format!("invalid value {}", go_quote(value)))?;
     let timestamp = match fields.next() {
         None => None,
         Some(t) => Some(match unit {
-            TimestampUnit::Millis => t.parse::<i64>().map_err(|_| format!("invalid timestamp {t:?}"))?,
+            TimestampUnit::Millis => t.parse::<i64>().map_err(|_| format!("invalid timestamp {}", go_quote(t)))?,
             TimestampUnit::Seconds => {
-                let s: f64 = t.parse().map_err(|_| format!("invalid timestamp {t:?}"))?;
+                let s: f64 = t.parse().map_err(|_| format!("invalid timestamp {}", go_quote(t)))?;
                 if !s.is_finite() {
-                    return Err(format!("invalid timestamp {t:?}"));
+                    return Err(format!("invalid timestamp {}", go_quote(t)));
                 }
-                (s * 1000.0).round() as i64
+                // Truncated toward zero like Prometheus's parser (`int64(ts * 1000)`), so
+                // `1.005` is 1004 ms there and here.
+                (s * 1000.0) as i64
             }
         }),
     };
     if let Some(extra) = fields.next() {
-        return Err(format!("unexpected {extra:?} after the timestamp"));
+        return Err(format!("unexpected {} after the timestamp", go_quote(extra)));
     }
     Ok(Entry::Sample { labels, value, timestamp })
 }
@@ -222,6 +269,11 @@ fn parse_value(s: &str) -> Option<f64> {
 
 /// Parses a whole document. OpenMetrics input must end with `# EOF`; nothing may follow it.
 pub fn parse(text: &str, unit: TimestampUnit) -> Result<Vec<Entry>, ParseError> {
+    Ok(parse_with_lines(text, unit)?.into_iter().map(|(_, e)| e).collect())
+}
+
+/// [`parse`], with the 1-based line number of each entry (for errors found later).
+pub fn parse_with_lines(text: &str, unit: TimestampUnit) -> Result<Vec<(usize, Entry)>, ParseError> {
     let mut out = Vec::new();
     let mut seen_eof = false;
     for (n, line) in text.lines().enumerate() {
@@ -232,7 +284,7 @@ pub fn parse(text: &str, unit: TimestampUnit) -> Result<Vec<Entry>, ParseError> 
                 let _ = e;
                 return Err(ParseError { line: n + 1, msg: "content after # EOF".into() });
             }
-            Some(e) => out.push(e),
+            Some(e) => out.push((n + 1, e)),
             None => {}
         }
     }
@@ -272,6 +324,8 @@ mod tests {
         check("up 1", Millis, sample(&[("__name__", "up")], 1.0, None));
         check("up 1 1700000000000", Millis, sample(&[("__name__", "up")], 1.0, Some(1700000000000)));
         check("up 1 1700000000.5", Seconds, sample(&[("__name__", "up")], 1.0, Some(1700000000500)));
+        check("up 1 1.005", Seconds, sample(&[("__name__", "up")], 1.0, Some(1004)));
+        check("up 1 -1.5", Seconds, sample(&[("__name__", "up")], 1.0, Some(-1500)));
         check(
             r#"x{a="1",b="q\"\\\n"} -Inf"#,
             Millis,
@@ -301,6 +355,29 @@ mod tests {
         check("x 1 abc", Millis, Err("invalid timestamp \"abc\""));
         check("x 1 2 3", Millis, Err("unexpected \"3\" after the timestamp"));
         check("x", Millis, Err("expected a space before the value of x"));
+        // UTF-8 names, quoted (Prometheus 3).
+        check(
+            r#"{"http.server.duration", "host.name"="a", b="2"} 1"#,
+            Millis,
+            sample(&[("__name__", "http.server.duration"), ("host.name", "a"), ("b", "2")], 1.0, None),
+        );
+        check(r#"{"m\"q"} 1"#, Millis, sample(&[("__name__", "m\"q")], 1.0, None));
+        check(r#"plain{"0day"="x"} 2"#, Millis, sample(&[("__name__", "plain"), ("0day", "x")], 2.0, None));
+        check(r#"plain{"a", b="1"} 1"#, Millis, Err("expected '=' after label name \"a\""));
+        check(r#"{b="1", "m"} 1"#, Millis, Err("expected '=' after label name \"m\""));
+        check(r#"{b="1"} 1"#, Millis, Err("expected a metric name at the start of \"{b=\\\"1\\\"} 1\""));
+        check(r#"{""} 1"#, Millis, Err("empty metric name"));
+        check(r#"{"m} 1"#, Millis, Err("unterminated quoted name"));
+        check(
+            "# TYPE \"http.server\" counter",
+            Millis,
+            Ok(Some(Entry::Type { family: "http.server".into(), kind: "counter".into() })),
+        );
+        check(
+            "# HELP \"a b\" Some text",
+            Millis,
+            Ok(Some(Entry::Help { family: "a b".into(), text: "Some text".into() })),
+        );
     }
 
     #[test]

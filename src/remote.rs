@@ -35,7 +35,8 @@ pub enum Protocol {
 /// Why a Content-Type cannot be served (HTTP 415).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unsupported content type {0:?}; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request"
+    "unsupported content type {}; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request",
+    storage::labels::go_quote(.0)
 )]
 pub struct UnsupportedContentType(pub String);
 
@@ -107,15 +108,13 @@ pub fn decode(proto: Protocol, bytes: &[u8]) -> Result<Decoded, DecodeError> {
 pub enum SeriesError {
     #[error("label {0} is not valid UTF-8")]
     InvalidUtf8(&'static str),
-    #[error("duplicate label name {0:?}")]
+    #[error("duplicate label name {}", storage::labels::go_quote(.0))]
     DuplicateLabel(String),
     #[error("empty label name")]
     EmptyName,
-    #[error("invalid label name {0:?}")]
-    InvalidName(String),
-    #[error("label name {0:?} longer than {1} bytes")]
+    #[error("label name {name} longer than {max} bytes", name = storage::labels::go_quote(.0), max = .1)]
     NameTooLong(String, usize),
-    #[error("value of label {0:?} longer than {1} bytes")]
+    #[error("value of label {name} longer than {max} bytes", name = storage::labels::go_quote(.0), max = .1)]
     ValueTooLong(String, usize),
     #[error("{0} labels, more than the limit of {1}")]
     TooManyLabels(usize, usize),
@@ -123,8 +122,8 @@ pub enum SeriesError {
     BadSymbolRef(u32, usize),
     #[error("odd number of label references")]
     OddLabelRefs,
-    #[error("series has no labels")]
-    NoLabels,
+    #[error("series has no metric name (__name__ label)")]
+    NoMetricName,
 }
 
 impl SeriesError {
@@ -147,6 +146,12 @@ pub struct LabelRules {
 
 /// Collects `(name, value)` pairs, validates and sorts them into `out` (cleared first).
 /// Pairs with an empty value are dropped (an empty value means "absent").
+///
+/// The rules are Prometheus 3's remote-write receiver's (`model.UTF8Validation`): names and
+/// values must be valid UTF-8, names non-empty and unique, and the series must have a
+/// non-empty `__name__`. Names outside `[a-zA-Z_][a-zA-Z0-9_]*` are allowed (PromQL selects
+/// them with quoted names: `{"my.metric", "host.name"="a"}`); names starting with `__` are
+/// not refused either. On top of that tickdb applies its configured length limits.
 pub fn normalize_labels<'a>(
     pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     rules: &LabelRules,
@@ -159,9 +164,6 @@ pub fn normalize_labels<'a>(
         if n.is_empty() {
             return Err(SeriesError::EmptyName);
         }
-        if !valid_label_name(n) {
-            return Err(SeriesError::InvalidName(n.chars().take(64).collect()));
-        }
         if n.len() > rules.max_name_len {
             return Err(SeriesError::NameTooLong(n.chars().take(64).collect(), rules.max_name_len));
         }
@@ -172,8 +174,8 @@ pub fn normalize_labels<'a>(
             out.push((n, v));
         }
     }
-    if out.is_empty() {
-        return Err(SeriesError::NoLabels);
+    if !out.iter().any(|(n, _)| *n == storage::METRIC_NAME) {
+        return Err(SeriesError::NoMetricName);
     }
     if out.len() > rules.max_labels {
         return Err(SeriesError::TooManyLabels(out.len(), rules.max_labels));
@@ -187,12 +189,54 @@ pub fn normalize_labels<'a>(
     Ok(())
 }
 
-/// Prometheus 2's label-name rule (`[a-zA-Z_][a-zA-Z0-9_]*`). Prometheus 3 also accepts other
-/// UTF-8 names; tickdb keeps the legacy rule so every stored name is selectable with plain PromQL.
+/// Prometheus 3's label-name rule under UTF-8 validation (its default): any non-empty string
+/// (a `&str` is valid UTF-8 already).
 pub fn valid_label_name(n: &str) -> bool {
+    !n.is_empty()
+}
+
+/// Prometheus 2's legacy label-name rule, `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_legacy_label_name(n: &str) -> bool {
     let mut b = n.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Undoes Prometheus's "values" escaping of a name (`model.UnescapeName` with
+/// `ValueEncodingEscaping`), used in URL paths such as `/api/v1/label/U__http_2e_method/values`:
+/// after the `U__` prefix, `__` is `_` and `_<hex>_` is the code point `<hex>`. A name without
+/// the prefix, or not validly escaped, is returned unchanged.
+pub fn unescape_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else { return name.to_string() };
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            if !(c.is_ascii_alphanumeric()) {
+                return name.to_string();
+            }
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() && hex.len() < 8 => hex.push(h),
+                _ => return name.to_string(),
+            }
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(c) => out.push(c),
+            None => return name.to_string(),
+        }
+    }
+    out
 }
 
 /// Resolves a v2 reference into the symbol table.
@@ -269,20 +313,46 @@ mod tests {
 
     #[test]
     fn normalizes_labels() {
-        check(&[(b"b", b"2"), (b"a", b"1")], Ok(vec![("a", "1"), ("b", "2")]));
-        check(&[(b"a", b"1"), (b"e", b"")], Ok(vec![("a", "1")]));
-        check(&[(b"a", b"1"), (b"a", b"2")], Err(SeriesError::DuplicateLabel("a".into())));
-        check(&[(b"a", b"\xff")], Err(SeriesError::InvalidUtf8("value")));
-        check(&[(b"\xfe", b"x")], Err(SeriesError::InvalidUtf8("name")));
-        check(&[(b"", b"x")], Err(SeriesError::EmptyName));
-        check(&[(b"1a", b"x")], Err(SeriesError::InvalidName("1a".into())));
-        check(&[(b"a", b"")], Err(SeriesError::NoLabels));
-        check(&[(b"a", b"01234567890123456")], Err(SeriesError::ValueTooLong("a".into(), 16)));
-        check(&[(b"abcdefghijklmnopq", b"x")], Err(SeriesError::NameTooLong("abcdefghijklmnopq".into(), 16)));
+        const N: &[u8] = b"__name__";
+        check(&[(b"b", b"2"), (N, b"m"), (b"a", b"1")], Ok(vec![("__name__", "m"), ("a", "1"), ("b", "2")]));
+        check(&[(N, b"m"), (b"a", b"1"), (b"e", b"")], Ok(vec![("__name__", "m"), ("a", "1")]));
+        check(&[(N, b"m"), (b"a", b"1"), (b"a", b"2")], Err(SeriesError::DuplicateLabel("a".into())));
+        check(&[(N, b"m"), (b"a", b"\xff")], Err(SeriesError::InvalidUtf8("value")));
+        check(&[(N, b"m"), (b"\xfe", b"x")], Err(SeriesError::InvalidUtf8("name")));
+        check(&[(N, b"m"), (b"", b"x")], Err(SeriesError::EmptyName));
+        // UTF-8 names (Prometheus 3), including leading digits, dots, `__` prefixes.
+        check(&[(N, b"m"), (b"1a", b"x")], Ok(vec![("1a", "x"), ("__name__", "m")]));
         check(
-            &[(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"e", b"1")],
+            &[(N, b"http.server"), ("h\u{f6}st.name".as_bytes(), b"x")],
+            Ok(vec![("__name__", "http.server"), ("h\u{f6}st.name", "x")]),
+        );
+        check(&[(N, b"m"), (b"__meta", b"x")], Ok(vec![("__meta", "x"), ("__name__", "m")]));
+        // A metric name is required.
+        check(&[(b"a", b"1")], Err(SeriesError::NoMetricName));
+        check(&[(N, b""), (b"a", b"1")], Err(SeriesError::NoMetricName));
+        check(&[(N, b"m"), (b"a", b"01234567890123456")], Err(SeriesError::ValueTooLong("a".into(), 16)));
+        check(
+            &[(N, b"m"), (b"abcdefghijklmnopq", b"x")],
+            Err(SeriesError::NameTooLong("abcdefghijklmnopq".into(), 16)),
+        );
+        check(
+            &[(N, b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"e", b"1")],
             Err(SeriesError::TooManyLabels(5, 4)),
         );
+    }
+
+    #[test]
+    fn unescapes_names() {
+        let check = |escaped: &str, expected: &str| assert_eq!(unescape_name(escaped), expected, "{escaped}");
+        check("job", "job");
+        check("U__http_2e_method", "http.method");
+        check("U__a__b", "a_b");
+        check("U__h_f6_st", "h\u{f6}st");
+        check("U__bad_zz_", "U__bad_zz_");
+        check("U__open_2e", "U__open_2e");
+        check("U__x_110000_", "U__x_110000_");
+        assert!(is_legacy_label_name("_a1") && !is_legacy_label_name("1a") && !is_legacy_label_name("a.b"));
+        assert!(valid_label_name("a.b") && !valid_label_name(""));
     }
 
     #[test]

@@ -6,35 +6,54 @@
 //! (WAL replay may take a while), then start the maintenance task. On SIGTERM/SIGINT (or a
 //! test's shutdown trigger) the server stops accepting, finishes in-flight requests and closes
 //! the storage, which flushes the WAL.
+//!
+//! Maintenance (head persistence, compaction, retention) runs every `storage.maintain_interval`
+//! with the time of an injectable [`Clock`]; [`ServerHandle::run_maintenance`] runs it at once
+//! and waits for it (tests need no sleeps).
+//!
+//! Every request passes through one middleware ([`track`]): it times the request by route,
+//! turns a panicking handler into a 500 error (the server keeps running), and logs every
+//! error response with its route, status and message.
 
 pub mod api;
 pub mod errors;
 pub mod import;
 pub mod json;
 pub mod params;
+pub mod slots;
 pub mod status;
 pub mod write;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use parking_lot::Mutex;
+use storage::Timestamp;
 use storage::metrics::{Counter, Registry};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 
 use crate::backend::SharedBackend;
 use crate::config::Config;
 use crate::engine::QueryEngine;
-use crate::server::errors::{ApiError, ErrorType};
+use crate::server::errors::{ApiError, ErrorType, LoggedError};
+use crate::server::slots::{SlotError, Slots};
+
+/// The current time in milliseconds since the Unix epoch. Injectable so tests control the
+/// time maintenance and queries see.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(now_ms)
+}
 
 /// Opens the storage (runs on a blocking thread after the listener is bound).
 pub type Opener = Box<dyn FnOnce(&Config, &Registry) -> anyhow::Result<SharedBackend> + Send>;
@@ -56,9 +75,14 @@ pub struct AppState {
     pub registry: Registry,
     /// Metric family → its distinct metadata entries.
     pub metadata: Mutex<BTreeMap<String, Vec<MetricMeta>>>,
-    write_slots: Arc<Semaphore>,
-    query_slots: Arc<Semaphore>,
-    query_waiting: AtomicUsize,
+    /// Write requests in progress (`write.max_concurrency`) and waiting.
+    pub write_slots: Slots,
+    /// Queries in progress (`query.max_concurrency`) and queued (`query.max_queue`).
+    pub query_slots: Slots,
+    /// The time source of default query times, import timestamps and maintenance.
+    pub clock: Clock,
+    /// Maintenance runs completed (tests wait on it).
+    pub maintenance_runs: watch::Sender<u64>,
     pub start_time: SystemTime,
     /// Flag names and effective values (for `/api/v1/status/flags`).
     pub flags: BTreeMap<String, String>,
@@ -86,41 +110,34 @@ impl AppState {
             .ok_or_else(|| ApiError::unavailable("storage is starting up (WAL replay in progress)"))
     }
 
-    /// A slot to evaluate a query in: waits in a bounded queue, 503 when the queue is full.
+    /// A slot to evaluate a query in: waits in a bounded queue (503 `unavailable` when it is
+    /// full) for at most the query timeout (503 `timeout`).
     pub async fn query_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        if let Ok(p) = self.query_slots.clone().try_acquire_owned() {
-            return Ok(p);
-        }
-        let waiting = self.query_waiting.fetch_add(1, Ordering::Relaxed);
-        struct Dec<'a>(&'a AtomicUsize);
-        impl Drop for Dec<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let _dec = Dec(&self.query_waiting);
-        if waiting >= self.cfg.query.max_queue {
-            return Err(ApiError::unavailable(format!(
-                "too many queries waiting (limit {})",
-                self.cfg.query.max_queue
-            )));
-        }
-        match tokio::time::timeout(self.cfg.query.timeout.0, self.query_slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err(ApiError::unavailable("server is shutting down")),
-            Err(_) => Err(ApiError { kind: ErrorType::Timeout, message: "query timed out in query queue".into() }),
-        }
+        self.query_slots.acquire().await.map_err(|e| match e {
+            SlotError::QueueFull => ApiError::unavailable(format!(
+                "too many queries waiting (query.max_concurrency {}, query.max_queue {})",
+                self.cfg.query.max_concurrency, self.cfg.query.max_queue
+            )),
+            SlotError::TimedOut => ApiError::new(ErrorType::Timeout, "query timed out in query queue"),
+            SlotError::Closed => ApiError::unavailable("server is shutting down"),
+        })
     }
 
-    /// A slot to handle a write in; `None` when the server stays overloaded for a while.
-    pub async fn write_permit(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(p) = self.write_slots.clone().try_acquire_owned() {
-            return Some(p);
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(5), self.write_slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+    /// A slot to handle a write in: 503 (retried by every remote-write sender) when none frees
+    /// up within `write.max_queue_wait`.
+    pub async fn write_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.write_slots.acquire().await.map_err(|e| match e {
+            SlotError::QueueFull | SlotError::TimedOut => ApiError::unavailable(format!(
+                "too many concurrent write requests (write.max_concurrency {}); retry later",
+                self.cfg.write.max_concurrency
+            )),
+            SlotError::Closed => ApiError::unavailable("server is shutting down"),
+        })
+    }
+
+    /// The current time of the server's clock, in milliseconds.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
     }
 }
 
@@ -134,6 +151,7 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
+    maintain_now: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -146,6 +164,13 @@ impl ServerHandle {
             Readiness::Ready => Ok(()),
             _ => anyhow::bail!("storage failed to open (see log)"),
         }
+    }
+
+    /// Runs a maintenance step now (as the timer would) and waits for it to finish.
+    pub async fn run_maintenance(&self) -> anyhow::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.maintain_now.send(tx).map_err(|_| anyhow::anyhow!("maintenance task is not running"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("maintenance task stopped"))?.map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Triggers a graceful shutdown and waits for it (storage closed).
@@ -167,15 +192,27 @@ pub async fn start(
     engine: Arc<dyn QueryEngine>,
     flags: BTreeMap<String, String>,
 ) -> anyhow::Result<ServerHandle> {
+    start_with_clock(cfg, opener, engine, flags, system_clock()).await
+}
+
+/// [`start`] with another time source.
+pub async fn start_with_clock(
+    cfg: Config,
+    opener: Opener,
+    engine: Arc<dyn QueryEngine>,
+    flags: BTreeMap<String, String>,
+    clock: Clock,
+) -> anyhow::Result<ServerHandle> {
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let registry = Registry::new();
     register_process_metrics(&registry);
     let state = Arc::new(AppState {
-        write_slots: Arc::new(Semaphore::new(cfg.write.max_concurrency)),
-        query_slots: Arc::new(Semaphore::new(cfg.query.max_concurrency)),
-        query_waiting: AtomicUsize::new(0),
+        write_slots: Slots::new(cfg.write.max_concurrency, usize::MAX, cfg.write.max_queue_wait.0),
+        query_slots: Slots::new(cfg.query.max_concurrency, cfg.query.max_queue, cfg.query.timeout.0),
+        clock,
+        maintenance_runs: watch::Sender::new(0),
         backend: OnceLock::new(),
         engine,
         metadata: Mutex::new(BTreeMap::new()),
@@ -190,7 +227,9 @@ pub async fn start(
         registry,
         cfg,
     });
+    register_server_metrics(&state);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (maintain_tx, maintain_rx) = mpsc::unbounded_channel();
     let app = router(state.clone());
     tracing::info!(%addr, data_dir = %state.cfg.data_dir.display(), "listening");
 
@@ -216,7 +255,7 @@ pub async fn start(
                 let _ = st.backend.set(backend.clone());
                 st.readiness.send_replace(Readiness::Ready);
                 tracing::info!("storage ready");
-                Some(tokio::spawn(maintain_loop(backend, st.cfg.storage.maintain_interval.0, shutdown_rx.clone())))
+                Some(tokio::spawn(maintain_loop(st.clone(), backend, maintain_rx, shutdown_rx.clone())))
             }
             Ok(Err(e)) => {
                 st.readiness.send_replace(Readiness::Failed);
@@ -242,23 +281,41 @@ pub async fn start(
         }
         served?.map_err(|e| anyhow::anyhow!("serving: {e}"))
     });
-    Ok(ServerHandle { addr, state, shutdown: shutdown_tx, task })
+    Ok(ServerHandle { addr, state, shutdown: shutdown_tx, maintain_now: maintain_tx, task })
 }
 
-async fn maintain_loop(backend: SharedBackend, every: std::time::Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
+/// Runs [`crate::backend::Backend::maintain`] every `storage.maintain_interval` and whenever a
+/// trigger arrives (answering the trigger when done), until shutdown.
+async fn maintain_loop(
+    st: Arc<AppState>,
+    backend: SharedBackend,
+    mut trigger: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(st.cfg.storage.maintain_interval.0);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let reply = tokio::select! {
+            _ = tick.tick() => None,
+            t = trigger.recv() => t,
             _ = stop.wait_for(|v| *v) => return,
-        }
-        let b = backend.clone();
-        match tokio::task::spawn_blocking(move || b.maintain(now_ms())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
-            Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+        };
+        let (b, now) = (backend.clone(), st.now());
+        let result = match tokio::task::spawn_blocking(move || b.maintain(now)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "storage maintenance failed");
+                Err(format!("storage maintenance failed: {e}"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storage maintenance panicked");
+                Err(format!("storage maintenance panicked: {e}"))
+            }
+        };
+        st.maintenance_runs.send_modify(|n| *n += 1);
+        if let Some(r) = reply {
+            let _ = r.send(result);
         }
     }
 }
@@ -309,14 +366,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics));
     api.fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), track_duration))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         // Write and import bodies are limited by their handlers (413 with a message).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(ErrorType::NotFound, format!("404 page not found: {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(ErrorType::MethodNotAllowed, format!("method {method} not allowed for {}", uri.path()))
 }
 
 async fn healthy() -> &'static str {
@@ -339,12 +401,26 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     r
 }
 
-/// Observes request durations by route (`handler` label).
-async fn track_duration(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Observes request durations by route (`handler` label), catches panics of handlers (500,
+/// the server keeps serving) and logs error responses.
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let handler =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".into());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let start = Instant::now();
-    let resp = next.run(req).await;
+    // A task of its own, so a panic ends only this request.
+    let resp = match tokio::spawn(next.run(req)).await {
+        Ok(r) => r,
+        Err(e) => ApiError::internal(format!("handler of {method} {path} panicked: {e}")).into_response(),
+    };
+    if let Some(LoggedError(e)) = resp.extensions().get::<LoggedError>() {
+        let status = resp.status().as_u16();
+        if resp.status().is_server_error() {
+            tracing::warn!(%method, %path, status, error_type = e.kind.as_str(), error = %e.message, "request failed");
+        } else {
+            tracing::info!(%method, %path, status, error_type = e.kind.as_str(), error = %e.message, "bad request");
+        }
+    }
     st.registry
         .histogram_with(
             "tickdb_http_request_duration_seconds",
@@ -360,12 +436,21 @@ async fn track_duration(State(st): State<Arc<AppState>>, req: Request, next: Nex
 fn register_process_metrics(r: &Registry) {
     r.gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", || proc_status_kb("VmRSS:") * 1024.0);
     r.gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.", || proc_status_kb("VmSize:") * 1024.0);
-    r.gauge_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", proc_cpu_seconds);
+    r.counter_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", proc_cpu_seconds);
     let start = now_ms() as f64 / 1000.0;
     r.gauge_fn("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", move || start);
     r.gauge_fn("process_open_fds", "Number of open file descriptors.", || {
         std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(f64::NAN)
     });
+}
+
+/// Queue lengths of the query and write slots.
+fn register_server_metrics(st: &Arc<AppState>) {
+    let q = st.query_slots.watch_waiting();
+    st.registry
+        .gauge_fn("tickdb_query_queue_length", "Queries waiting for an evaluation slot.", move || *q.borrow() as f64);
+    let w = st.write_slots.watch_waiting();
+    st.registry.gauge_fn("tickdb_write_queue_length", "Write requests waiting for a slot.", move || *w.borrow() as f64);
 }
 
 fn proc_status_kb(key: &str) -> f64 {

@@ -11,15 +11,15 @@ pub type ImportSample = (storage::Labels, i64, f64);
 
 /// Parses OpenMetrics text into samples (labels validated), in file order.
 pub fn parse_samples(text: &str) -> anyhow::Result<Vec<ImportSample>> {
-    let entries = openmetrics::parse(text, TimestampUnit::Seconds)?;
+    let entries = openmetrics::parse_with_lines(text, TimestampUnit::Seconds)?;
     let limits = storage::LabelLimits::default();
     let mut out = Vec::with_capacity(entries.len());
-    for (i, e) in entries.into_iter().enumerate() {
+    for (line, e) in entries {
         if let Entry::Sample { labels, value, timestamp } = e {
             let l = storage::Labels::from_pairs(labels.iter().map(|(a, b)| (a.as_str(), b.as_str())));
-            l.validate(&limits).map_err(|e| anyhow::anyhow!("sample {}: series {l}: {e}", i + 1))?;
+            l.validate(&limits).map_err(|e| anyhow::anyhow!("line {line}: series {l}: {e}"))?;
             let t = timestamp
-                .ok_or_else(|| anyhow::anyhow!("sample {} ({l}) has no timestamp; backfill needs one", i + 1))?;
+                .ok_or_else(|| anyhow::anyhow!("line {line}: sample of {l} has no timestamp; backfill needs one"))?;
             out.push((l, t, value));
         }
     }
@@ -60,6 +60,12 @@ mod tests {
         let s = parse_samples("# TYPE a gauge\na{x=\"1\"} 1.5 100.25\n# EOF\n").unwrap();
         assert_eq!(s, vec![(storage::labels! {"__name__" => "a", "x" => "1"}, 100250, 1.5)]);
         assert!(parse_samples("a 1\n# EOF\n").unwrap_err().to_string().contains("no timestamp"));
-        assert!(parse_samples("a 1 1\n").is_err());
+        assert!(parse_samples("a 1 1\n").unwrap_err().to_string().contains("missing # EOF"));
+        let e = parse_samples("# TYPE a gauge\n\na 1 1\n# a comment\na 2\n# EOF\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 5: "), "{e}");
+        let e = parse_samples("a 1 1\na{b=\"1\",b=\"2\"} 1 2\n# EOF\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 2: "), "{e}");
+        let e = parse_samples("a 1 1\na{b=\"1\"} x 2\n# EOF\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 2: "), "{e}");
     }
 }

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use storage::db::{Db, DbOptions};
+use storage::head::HeadStats;
 use storage::metrics::Registry;
 use storage::{Appendable, LabelLimits, Queryable, Sample, Timestamp};
 
-use crate::backend::{Backend, HeadStats, SharedBackend};
+use crate::backend::{Backend, SharedBackend};
 use crate::config::Config;
 use crate::engine::QueryEngine;
 
@@ -34,14 +35,8 @@ impl Backend for Db {
     fn close(&self) -> storage::Result<()> {
         Db::close(self)
     }
-    fn head_stats(&self) -> HeadStats {
-        let h = self.head();
-        HeadStats {
-            num_series: h.num_series(),
-            chunk_count: h.num_chunks(),
-            min_time: h.min_time(),
-            max_time: h.max_time(),
-        }
+    fn head_stats(&self, limit: usize) -> HeadStats {
+        self.head().stats(limit)
     }
 }
 
@@ -49,12 +44,16 @@ impl Backend for Db {
 pub fn db_options(cfg: &Config, reg: &Registry) -> DbOptions {
     DbOptions {
         retention_ms: cfg.storage.retention.as_millis(),
+        retention_bytes: cfg.storage.retention_size,
+        out_of_order_window_ms: cfg.storage.out_of_order_time_window.as_millis(),
+        max_series: cfg.storage.max_series,
         label_limits: LabelLimits {
             max_name_len: cfg.write.max_label_name_length,
             max_value_len: cfg.write.max_label_value_length,
             max_labels: cfg.write.max_labels_per_series,
         },
         registry: reg.clone(),
+        fsync: cfg.fsync_policy().unwrap_or(storage::wal::FsyncPolicy::Always),
         ..DbOptions::default()
     }
 }
@@ -91,6 +90,9 @@ pub fn backfill(
     progress: &dyn Fn(usize),
 ) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    // A running server would not see the new blocks until restarted, and could compact or
+    // delete around them: refuse while one holds the directory.
+    let _lock = storage::db::DirLock::acquire(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut done = 0usize;
     let series = samples.into_iter().map(|(l, t, v)| {
         done += 1;

@@ -68,12 +68,22 @@ def proc_peak_rss(pid):
     return 0
 
 
+def proc_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def du(path):
+    """Bytes allocated on disk under `path` (blocks, not apparent size: preallocated or sparse
+    files count for what they really use)."""
     total = 0
     for dirpath, _, files in os.walk(path):
         for fn in files:
             try:
-                total += os.lstat(os.path.join(dirpath, fn)).st_size
+                total += os.lstat(os.path.join(dirpath, fn)).st_blocks * 512
             except FileNotFoundError:
                 pass
     return total
@@ -89,6 +99,48 @@ def metric_value(text, name, label_filter=""):
                 continue
             total = (total or 0) + float(line.rsplit(" ", 1)[1])
     return total
+
+
+class CachedTarget:
+    """Serves node_exporter's /metrics to the N scrape targets from a copy refreshed at most once
+    a second: values still change between scrapes, but node_exporter itself is asked about once
+    a second instead of N / interval times (on a 2-core machine, hundreds of real node_exporter
+    scrapes per 10 s would take the CPU the databases are measured on)."""
+
+    def __init__(self, upstream):
+        import http.server
+        import threading
+
+        self.upstream, self.body, self.at, self.lock = upstream, b"", 0.0, threading.Lock()
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = target.get()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def get(self):
+        with self.lock:
+            if time.time() - self.at >= 1.0:
+                with urllib.request.urlopen(self.upstream, timeout=10) as r:
+                    self.body = r.read()
+                self.at = time.time()
+            return self.body
+
+    def close(self):
+        self.server.shutdown()
 
 
 class System:
@@ -107,6 +159,10 @@ def main():
     ap.add_argument("--query-rounds", type=int, default=20, help="times each query of the mix is asked")
     ap.add_argument("--tickdb", default=os.path.join(ROOT, "target/release/tickdb"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--tickdb-arg", action="append", default=[],
+                    help="extra argument for `tickdb serve` (repeatable), e.g. --tickdb-arg=--wal-fsync=never")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record a `perf record -g` profile of tickdb during ingestion into FILE")
     args = ap.parse_args()
 
     for b in ["prometheus", "prometheus-node-exporter", "victoria-metrics", "vmagent"]:
@@ -127,6 +183,7 @@ def main():
         ne_port = free_port()
         start(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ne_port}"], "node_exporter.log")
         wait_http(f"http://127.0.0.1:{ne_port}/metrics")
+        cached = CachedTarget(f"http://127.0.0.1:{ne_port}/metrics")
 
         systems = []
         p_port = free_port()
@@ -146,7 +203,8 @@ def main():
 
         t_port = free_port()
         t_dir = os.path.join(tmp, "tickdb")
-        p = start([args.tickdb, "serve", "--data-dir", t_dir, "--listen", f"127.0.0.1:{t_port}"], "tickdb.log")
+        p = start([args.tickdb, "serve", "--data-dir", t_dir, "--listen", f"127.0.0.1:{t_port}"] + args.tickdb_arg,
+                  "tickdb.log")
         systems.append(System("tickdb", p, t_port, t_dir))
 
         wait_http(systems[0].url("/-/ready"))
@@ -157,24 +215,51 @@ def main():
         with open(scfg, "w") as f:
             f.write(f"global:\n  scrape_interval: {args.interval}s\nscrape_configs:\n  - job_name: node\n    static_configs:\n")
             for i in range(args.replicas):
-                f.write(f"      - targets: ['127.0.0.1:{ne_port}']\n        labels: {{replica: 'r{i}'}}\n")
+                f.write(f"      - targets: ['127.0.0.1:{cached.port}']\n        labels: {{replica: 'r{i}'}}\n")
         va_port = free_port()
         write_urls = [systems[0].url("/api/v1/write"), systems[1].url("/api/v1/write"), systems[2].url("/api/v1/write")]
         cmd = ["vmagent", f"-promscrape.config={scfg}", f"-httpListenAddr=127.0.0.1:{va_port}",
-               f"-remoteWrite.tmpDataPath={os.path.join(tmp, 'vmagent-data')}"]
+               f"-remoteWrite.tmpDataPath={os.path.join(tmp, 'vmagent-data')}", "-remoteWrite.showURL"]
         cmd += [f"-remoteWrite.url={u}" for u in write_urls]
         start(cmd, "vmagent.log")
 
+        vmagent = procs[-1]
         cpu0 = {s.name: proc_cpu_seconds(s.proc.pid) for s in systems}
         t0 = time.time()
+        perf = None
+        if args.perf:
+            # Skip the first scrape round (series creation) so the profile shows steady state.
+            time.sleep(min(args.interval * 2, args.duration / 4))
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", args.perf, "-p", str(systems[2].proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "perf.log"), "w"))
+        rss_log = open(os.path.join(tmp, "rss.tsv"), "w")
         while time.time() - t0 < args.duration:
             time.sleep(5)
             done = time.time() - t0
+            rss_log.write(f"{done:.0f}\t" + "\t".join(f"{s.name}={proc_rss(s.proc.pid) >> 20}MB" for s in systems) + "\n")
+            rss_log.flush()
             print(f"\ringesting: {done:5.0f}/{args.duration} s", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
-        # Stop the sender, let the receivers drain.
-        procs[-1].send_signal(signal.SIGINT)
-        procs[-1].wait(timeout=60)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=120)
+        # What vmagent sent to each receiver, by HTTP status (non-2xx answers are retried).
+        va_metrics = http_get(f"http://127.0.0.1:{va_port}/metrics")
+        open(os.path.join(tmp, "vmagent-metrics.txt"), "w").write(va_metrics)
+        sent = {}
+        for s, u in zip(systems, write_urls):
+            codes = {}
+            for line in va_metrics.splitlines():
+                # vmagent labels each remote-write URL as url="<n>:<url>".
+                if line.startswith("vmagent_remotewrite_requests_total{") and f':{u}"' in line:
+                    code = line.split('status_code="', 1)[1].split('"', 1)[0]
+                    codes[code] = codes.get(code, 0) + int(float(line.rsplit(" ", 1)[1]))
+            codes["retries"] = int(metric_value(va_metrics, "vmagent_remotewrite_retries_count_total", f':{u}"') or 0)
+            sent[s.name] = codes
+        scraped = metric_value(va_metrics, "vmagent_remotewrite_global_rows_pushed_before_relabel_total")
+        # Stop the sender (it flushes what it holds), let the receivers finish.
+        vmagent.send_signal(signal.SIGINT)
+        vmagent.wait(timeout=60)
         time.sleep(5)
 
         results = {}
@@ -194,6 +279,10 @@ def main():
                 samples = metric_value(m, "tickdb_samples_appended_total")
                 series = metric_value(m, "tickdb_head_series")
             results[s.name] = dict(cpu=cpu, rss=rss, samples=samples or 0, series=series or 0)
+        counts = [r["samples"] for r in results.values()]
+        if max(counts) - min(counts) > 0.01 * max(counts):
+            print(f"warning: the systems stored different sample counts: "
+                  f"{ {n: r['samples'] for n, r in results.items()} }", file=sys.stderr)
 
         # Query latency on the same data: Prometheus vs tickdb.
         now = time.time()
@@ -253,6 +342,9 @@ def main():
     for name, r in results.items():
         c, m, d = per(r)
         print(f"{name:16} {r['samples']:12.0f} {r['series']:9.0f} {c:9.3f} {c / vcpu:6.2f} {m:10.0f} {m / vrss:6.2f} {d:10.2f} {d / vdisk:6.2f}")
+    print(f"\nvmagent scraped {scraped:.0f} samples before it was stopped (a final flush and staleness"
+          " markers follow); remote-write requests it sent, by status: " +
+          "; ".join(f"{n} {c}" for n, c in sent.items()))
     print("\nquery mix latency (seconds)")
     for name, (p50, p99) in lat.items():
         print(f"{name:16} p50 {p50:.4f}  p99 {p99:.4f}")

@@ -11,10 +11,10 @@ use axum::response::Response;
 use storage::{Labels, Matcher, SelectHints, Timestamp};
 
 use crate::engine::Range;
+use crate::server::AppState;
 use crate::server::errors::ApiError;
 use crate::server::json::{push_labels, push_query_data, push_str, success, success_value};
 use crate::server::params::{MAX_TIME, MIN_TIME, Params, invalid_param, parse_selector};
-use crate::server::{AppState, now_ms};
 
 /// Runs `f` on a blocking thread within a query slot.
 async fn run_blocking<T: Send + 'static>(
@@ -25,15 +25,32 @@ async fn run_blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 
+/// Runs a PromQL evaluation on a blocking thread within a query slot. The time spent waiting
+/// for the slot counts against the query timeout (as in Prometheus, whose timeout covers the
+/// queue): `f` gets what is left, or the request's own shorter `timeout`.
+async fn run_query<T: Send + 'static>(
+    st: &AppState,
+    timeout: Option<std::time::Duration>,
+    f: impl FnOnce(Option<std::time::Duration>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let started = std::time::Instant::now();
+    let _permit = st.query_permit().await?;
+    let left = st.cfg.query.timeout.0.saturating_sub(started.elapsed());
+    let timeout = Some(timeout.map_or(left, |t| t.min(left)));
+    tokio::task::spawn_blocking(move || f(timeout)).await.map_err(ApiError::internal)?
+}
+
 /// GET/POST /api/v1/query
 pub async fn query(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
-    let t = p.time_or("time", now_ms())?;
+    let t = p.time_or("time", st.now())?;
     let expr = p.get("query").unwrap_or("").to_string();
     let timeout = request_timeout(&p)?;
     let engine = st.engine.clone();
-    let out = run_blocking(&st, move || engine.instant(backend.queryable(), &expr, t, timeout).map_err(ApiError::from))
-        .await?;
+    let out = run_query(&st, timeout, move |timeout| {
+        engine.instant(backend.queryable(), &expr, t, timeout).map_err(ApiError::from)
+    })
+    .await?;
     let mut data = String::new();
     push_query_data(&mut data, &out.value);
     Ok(success(&data, &out.warnings, &out.infos))
@@ -65,7 +82,7 @@ pub async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Result<R
     let timeout = request_timeout(&p)?;
     let expr = p.get("query").unwrap_or("").to_string();
     let engine = st.engine.clone();
-    let out = run_blocking(&st, move || {
+    let out = run_query(&st, timeout, move |timeout| {
         engine.range(backend.queryable(), &expr, Range { start, end, step }, timeout).map_err(ApiError::from)
     })
     .await?;
@@ -174,14 +191,17 @@ pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result<Respon
 }
 
 /// GET /api/v1/label/{name}/values
+/// The name may be a UTF-8 name, percent-encoded, or in Prometheus's `U__` escaping.
 pub async fn label_values(
     State(st): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
     p: Params,
 ) -> Result<Response, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::bad_data(format!("invalid label name in path: {e}")))?;
+    let name = crate::remote::unescape_name(&name);
     let backend = st.backend()?;
     if !crate::remote::valid_label_name(&name) {
-        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+        return Err(ApiError::bad_data(format!("invalid label name: {}", storage::labels::go_quote(&name))));
     }
     let sets = match_sets(&p)?;
     let (start, end, limit) = (p.time_or("start", MIN_TIME)?, p.time_or("end", MAX_TIME)?, p.limit()?);

@@ -1,5 +1,10 @@
 //! The API's error type and its JSON envelope:
 //! `{"status":"error","errorType":"bad_data","error":"..."}` with Prometheus's status codes.
+//!
+//! Every error response of the server goes through [`ApiError`], including remote write,
+//! import, unknown routes (404), wrong methods (405), oversized bodies (413), unsupported
+//! media types (415) and overload (503). The response carries the error in an extension
+//! ([`LoggedError`]) so the request middleware logs it with the route and status.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,12 +22,21 @@ pub enum ErrorType {
     Internal,
     Unavailable,
     NotFound,
+    /// A body over a configured limit: `bad_data` with 413.
+    TooLarge,
+    /// An unsupported `Content-Type` or `Content-Encoding`: `bad_data` with 415.
+    UnsupportedMediaType,
+    /// A route that exists with another method: `bad_data` with 405.
+    MethodNotAllowed,
 }
 
 impl ErrorType {
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorType::BadData => "bad_data",
+            ErrorType::BadData
+            | ErrorType::TooLarge
+            | ErrorType::UnsupportedMediaType
+            | ErrorType::MethodNotAllowed => "bad_data",
             ErrorType::Execution => "execution",
             ErrorType::Timeout => "timeout",
             ErrorType::Canceled => "canceled",
@@ -40,6 +54,9 @@ impl ErrorType {
             ErrorType::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 }
@@ -58,6 +75,9 @@ impl ApiError {
     }
     pub fn unavailable(m: impl Into<String>) -> Self {
         ApiError { kind: ErrorType::Unavailable, message: m.into() }
+    }
+    pub fn new(kind: ErrorType, m: impl Into<String>) -> Self {
+        ApiError { kind, message: m.into() }
     }
     /// Logs the detail and returns a generic internal error.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -97,9 +117,18 @@ impl IntoResponse for ApiError {
         );
         let mut r = (self.kind.status(), body).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.kind == ErrorType::Unavailable {
+            // Remote-write senders honour Retry-After; so do well-behaved API clients.
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r.extensions_mut().insert(LoggedError(self));
         r
     }
 }
+
+/// The error a response was made from, for the logging middleware.
+#[derive(Clone, Debug)]
+pub struct LoggedError(pub ApiError);
 
 #[cfg(test)]
 mod tests {
@@ -122,5 +151,10 @@ mod tests {
             "internal error (see server log)"
         );
         assert_eq!(ApiError::from(storage::Error::Closed).kind, ErrorType::Unavailable);
+        let codes = |k: ErrorType| (k.status().as_u16(), k.as_str());
+        assert_eq!(codes(ErrorType::TooLarge), (413, "bad_data"));
+        assert_eq!(codes(ErrorType::UnsupportedMediaType), (415, "bad_data"));
+        assert_eq!(codes(ErrorType::MethodNotAllowed), (405, "bad_data"));
+        assert_eq!(codes(ErrorType::NotFound), (404, "not_found"));
     }
 }

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use storage::labels::go_quote;
 use storage::{Labels, SelectHints};
 
 use crate::openmetrics::{self, Entry, TimestampUnit};
@@ -14,7 +15,7 @@ use crate::server::errors::ApiError;
 use crate::server::json::{push_labels, push_str};
 use crate::server::params::{MAX_TIME, MIN_TIME, Params, parse_selector};
 use crate::server::write::{WriteFailure, WriteSummary, add_metadata, read_body};
-use crate::server::{AppState, MetricMeta, now_ms};
+use crate::server::{AppState, MetricMeta};
 
 /// The import handler. Lines without a timestamp get the `timestamp` parameter (ms) or now.
 pub async fn import_prometheus(
@@ -29,7 +30,7 @@ pub async fn import_prometheus(
     };
     match import_inner(st, p, headers, body).await {
         Ok(s) if s.rejected_total() == 0 => StatusCode::NO_CONTENT.into_response(),
-        Ok(s) => (StatusCode::BAD_REQUEST, s.message()).into_response(),
+        Ok(s) => crate::server::write::partial_write_response(&s),
         Err(e) => e.into_response(),
     }
 }
@@ -45,26 +46,24 @@ async fn import_inner(
     for e in p.all("extra_label") {
         let (n, v) = e
             .split_once('=')
-            .ok_or_else(|| WriteFailure::BadRequest(format!("extra_label {e:?} is not name=value")))?;
+            .ok_or_else(|| WriteFailure::BadRequest(format!("extra_label {} is not name=value", go_quote(e))))?;
         if !crate::remote::valid_label_name(n) {
-            return Err(WriteFailure::BadRequest(format!("extra_label has an invalid label name {n:?}")));
+            return Err(WriteFailure::BadRequest(format!("extra_label has an invalid label name {}", go_quote(n))));
         }
         extra.push((n.to_string(), v.to_string()));
     }
     let default_ts = match p.get("timestamp") {
-        Some(t) => {
-            t.parse::<i64>().map_err(|_| WriteFailure::BadRequest(format!("invalid timestamp parameter {t:?}")))?
-        }
-        None => now_ms(),
+        Some(t) => t
+            .parse::<i64>()
+            .map_err(|_| WriteFailure::BadRequest(format!("invalid timestamp parameter {}", go_quote(t))))?,
+        None => st.now(),
     };
     let bytes = read_body(&headers, body, st.cfg.write.max_decompressed_bytes).await?;
     let text =
         std::str::from_utf8(&bytes).map_err(|e| WriteFailure::BadRequest(format!("body is not valid UTF-8: {e}")))?;
     let entries =
         openmetrics::parse(text, TimestampUnit::Millis).map_err(|e| WriteFailure::BadRequest(e.to_string()))?;
-    let Some(_permit) = st.write_permit().await else {
-        return Err(WriteFailure::Unavailable("too many concurrent write requests".into()));
-    };
+    let _permit = st.write_permit().await?;
     let st2 = st.clone();
     tokio::task::spawn_blocking(move || {
         let limits = storage::LabelLimits {
@@ -98,6 +97,10 @@ async fn import_inner(
                 Entry::Help { family, text } => helps.push((family, text)),
                 Entry::Unit { .. } | Entry::Eof => {}
             }
+        }
+        if s.rejected.contains_key("closed") {
+            let _ = app.rollback();
+            return Err(WriteFailure::Unavailable("storage is closed".into()));
         }
         app.commit().map_err(|e| match e {
             storage::Error::Closed => WriteFailure::Unavailable("storage is closed".into()),

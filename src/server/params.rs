@@ -1,12 +1,20 @@
 //! Request parameters of the Prometheus API: GET query strings and form-encoded POST bodies
 //! merged into one list, and the parsers for times, durations and series selectors.
+//!
+//! A form body is read up to `query.max_form_bytes` (413 beyond). Percent-decoding is lenient,
+//! as Go's: bytes that do not decode to UTF-8 become U+FFFD, so no encoding makes a request fail
+//! before its parameters are validated.
+
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, header};
+use storage::labels::go_quote;
 use storage::{Matcher, Timestamp};
 
 use crate::duration::parse_duration;
-use crate::server::errors::ApiError;
+use crate::server::AppState;
+use crate::server::errors::{ApiError, ErrorType};
 
 /// Prometheus's `minTime`/`maxTime` (the defaults of `start`/`end`), in milliseconds.
 pub const MIN_TIME: Timestamp = -9_223_309_901_257_974_000;
@@ -46,7 +54,10 @@ impl Params {
         match self.get("limit") {
             None => Ok(0),
             Some(s) => s.parse::<usize>().map_err(|_| {
-                ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {s:?} to a valid limit"))
+                ApiError::bad_data(format!(
+                    "invalid parameter \"limit\": cannot parse {} to a valid limit",
+                    go_quote(s)
+                ))
             }),
         }
     }
@@ -54,7 +65,7 @@ impl Params {
 
 /// `invalid parameter "time": ...`, as Prometheus words it.
 pub fn invalid_param(name: &str, e: &str) -> ApiError {
-    ApiError::bad_data(format!("invalid parameter {name:?}: {e}"))
+    ApiError::bad_data(format!("invalid parameter {}: {e}", go_quote(name)))
 }
 
 impl Params {
@@ -69,10 +80,10 @@ impl Params {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Params {
+impl FromRequest<Arc<AppState>> for Params {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let mut out: Vec<(String, String)> = match req.uri().query() {
             Some(q) => {
                 serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_data(format!("invalid query string: {e}")))?
@@ -85,9 +96,24 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if req.method() == Method::POST && is_form {
-            let body = axum::body::Bytes::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::bad_data(format!("reading request body: {e}")))?;
+            let limit = state.cfg.query.max_form_bytes;
+            let too_large =
+                || ApiError::new(ErrorType::TooLarge, format!("form body larger than the limit of {limit} bytes"));
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                return Err(too_large());
+            }
+            let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+                if crate::server::write::is_length_limit(&e) {
+                    too_large()
+                } else {
+                    ApiError::bad_data(format!("reading request body: {e}"))
+                }
+            })?;
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
                 .map_err(|e| ApiError::bad_data(format!("invalid form body: {e}")))?;
             // Go's `r.Form` puts body values before query values.
@@ -99,7 +125,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
 /// Parses RFC 3339 or (fractional) Unix seconds into milliseconds, as Prometheus's `parseTime`.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    let err = || format!("cannot parse {s:?} to a valid timestamp");
+    let err = || format!("cannot parse {} to a valid timestamp", go_quote(s));
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() {
             return Err(err());
@@ -127,13 +153,13 @@ pub fn parse_api_duration(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         let ms = f * 1000.0;
         if !ms.is_finite() || ms.abs() > (i64::MAX / 1_000_000) as f64 {
-            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+            return Err(format!("cannot parse {} to a valid duration. It overflows int64", go_quote(s)));
         }
         return Ok(ms.round() as i64);
     }
     parse_duration(s)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+        .map_err(|_| format!("cannot parse {} to a valid duration", go_quote(s)))
 }
 
 /// Parses a series selector (`up{job="x"}`, `{a=~"b"}`) into matcher sets; a selector with
@@ -142,7 +168,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, ApiError> {
     use promql_parser::parser::Expr;
     let expr = query::parse(s).map_err(|e| ApiError::bad_data(e.to_string()))?;
     let Expr::VectorSelector(vs) = expr else {
-        return Err(ApiError::bad_data(format!("1:1: parse error: expected a series selector, got {s:?}")));
+        return Err(ApiError::bad_data(format!("1:1: parse error: expected a series selector, got {}", go_quote(s))));
     };
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, ApiError> {
         let mut out: Vec<Matcher> = ms.iter().map(convert_matcher).collect::<Result<_, _>>()?;
@@ -197,6 +223,8 @@ mod tests {
         check_time("1e300", Err(()));
         check_time(MAX_TIME_FORMATTED, Ok(MAX_TIME));
         assert_eq!(parse_time("x").unwrap_err(), "cannot parse \"x\" to a valid timestamp");
+        // Quoted as Go's %q (Prometheus's message), not as Rust's Debug.
+        assert_eq!(parse_time("a\u{1}\u{e9}").unwrap_err(), "cannot parse \"a\\x01\u{e9}\" to a valid timestamp");
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! Status endpoints: `metadata`, `status/{buildinfo,runtimeinfo,tsdb,flags,config}`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
-use storage::{Labels, Matcher, SelectHints};
 
 use crate::server::errors::ApiError;
 use crate::server::json::success_value;
@@ -86,8 +84,9 @@ pub async fn config(State(st): State<Arc<AppState>>) -> Response {
     success_value(&json!({ "yaml": st.cfg.to_yaml() }))
 }
 
-/// GET /api/v1/status/tsdb: head statistics and cardinality top-10 lists over the head's
-/// time range, computed from the index through the storage contract.
+/// GET /api/v1/status/tsdb: the head's statistics and cardinality top lists, from the head's
+/// own postings ([`storage::head::Head::stats`]), in Prometheus's shape. `limit` (default 10)
+/// caps each list.
 pub async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let limit = match p.get("limit") {
@@ -95,69 +94,25 @@ pub async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<Response
         Some(s) => s
             .parse::<usize>()
             .ok()
-            .filter(|n| *n > 0)
+            .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| ApiError::bad_data("limit must be a positive number"))?,
     };
     let _permit = st.query_permit().await?;
-    let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let hs = backend.head_stats();
-        let card = if hs.num_series > 0 {
-            cardinality(backend.queryable(), hs.min_time, hs.max_time)?
-        } else {
-            Cardinality::default()
-        };
-        Ok(json!({
-            "headStats": {
-                "numSeries": hs.num_series,
-                "numLabelPairs": card.pairs.len(),
-                "chunkCount": hs.chunk_count,
-                "minTime": hs.min_time,
-                "maxTime": hs.max_time,
-            },
-            "seriesCountByMetricName": top(card.by_metric, limit),
-            "labelValueCountByLabelName": top(card.values_by_name, limit),
-            "memoryInBytesByLabelName": top(card.bytes_by_name, limit),
-            "seriesCountByLabelValuePair": top(card.pairs, limit),
-        }))
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(success_value(&data))
-}
-
-#[derive(Default)]
-struct Cardinality {
-    by_metric: HashMap<String, u64>,
-    values_by_name: HashMap<String, u64>,
-    bytes_by_name: HashMap<String, u64>,
-    pairs: HashMap<String, u64>,
-}
-
-fn cardinality(db: &dyn storage::Queryable, mint: i64, maxt: i64) -> Result<Cardinality, ApiError> {
-    let q = db.querier(mint, maxt)?;
-    let hints = SelectHints { start: mint, end: maxt, func: Some("series".into()), ..Default::default() };
-    let all = Matcher::regex(storage::METRIC_NAME, ".+").map_err(ApiError::internal)?;
-    let mut c = Cardinality::default();
-    let mut values: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for s in q.select(false, Some(&hints), &[all])? {
-        let l: Labels = s?.labels;
-        *c.by_metric.entry(l.metric_name().to_string()).or_default() += 1;
-        for lb in l.iter() {
-            *c.pairs.entry(format!("{}={}", lb.name, lb.value)).or_default() += 1;
-            values.entry(lb.name.to_string()).or_default().insert(lb.value.to_string());
-        }
-    }
-    for (name, vals) in values {
-        c.bytes_by_name.insert(name.clone(), vals.iter().map(|v| v.len() as u64).sum());
-        c.values_by_name.insert(name, vals.len() as u64);
-    }
-    Ok(c)
-}
-
-/// The `limit` largest entries as `[{"name":..., "value":...}]`, largest first, ties by name.
-fn top(m: HashMap<String, u64>, limit: usize) -> Value {
-    let mut v: Vec<(String, u64)> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(limit);
-    Value::Array(v.into_iter().map(|(name, value)| json!({"name": name, "value": value})).collect())
+    let hs = tokio::task::spawn_blocking(move || backend.head_stats(limit)).await.map_err(ApiError::internal)?;
+    let list = |v: &[storage::head::StatEntry]| -> Value {
+        Value::Array(v.iter().map(|e| json!({"name": e.name, "value": e.value})).collect())
+    };
+    Ok(success_value(&json!({
+        "headStats": {
+            "numSeries": hs.num_series,
+            "numLabelPairs": hs.num_label_pairs,
+            "chunkCount": hs.chunk_count,
+            "minTime": hs.min_time,
+            "maxTime": hs.max_time,
+        },
+        "seriesCountByMetricName": list(&hs.series_count_by_metric_name),
+        "labelValueCountByLabelName": list(&hs.label_value_count_by_label_name),
+        "memoryInBytesByLabelName": list(&hs.memory_in_bytes_by_label_name),
+        "seriesCountByLabelValuePair": list(&hs.series_count_by_label_value_pair),
+    })))
 }

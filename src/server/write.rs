@@ -2,16 +2,25 @@
 //!
 //! Status codes follow the spec: 204 when everything was stored; 400 for a malformed body or a
 //! partial rejection (the body says how many samples were rejected, by reason, and the valid
-//! rest is stored); 413 over the body limit; 415 for an unknown protobuf message; 503 when
-//! overloaded or not ready (senders retry); 500 only for our own faults. A success is sent only
-//! after [`storage::Appender::commit`] returned.
+//! rest is stored); 413 over the body limit; 415 for an unknown protobuf message or encoding;
+//! 503 with `Retry-After` when every write slot stayed busy for `write.max_queue_wait`, when
+//! not ready or when shutting down; 500 only for our own faults. Overload is 503 rather than
+//! 429 because every remote-write sender must retry a 5xx, while retrying a 429 is optional
+//! (Prometheus 2 drops the batch unless `retry_on_http_429` is set). Error bodies are the API's
+//! JSON envelope. A success is sent only after [`storage::Appender::commit`] returned, that is
+//! once the samples are in the WAL and fsync'd as `storage.wal_fsync` says.
 //!
-//! Ingestion cost is dominated by label handling, so label sets are cached across requests
+//! Label rules are Prometheus 3's (UTF-8 validation): every series needs a non-empty
+//! `__name__`; label names are any non-empty UTF-8; values any UTF-8; duplicate names are
+//! rejected; labels with empty values are dropped.
+//!
+//! Ingestion cost is dominated by label handling, so series refs are cached across requests
 //! ([`SeriesCache`]): a series seen before costs one hash of its raw label bytes, and its
-//! [`SeriesRef`] is passed to the appender as a hint.
+//! samples go to the head by [`SeriesRef`] ([`storage::Appender::append_ref`]) without a label
+//! set being built.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -25,6 +34,7 @@ use storage::{AppendError, Appender, Label, Labels, SeriesRef};
 
 use crate::backend::SharedBackend;
 use crate::remote::{self, LabelRules, Protocol, SeriesError};
+use crate::server::errors::{ApiError, ErrorType};
 use crate::server::{AppState, MetricMeta};
 
 /// What a write did, for the response and the logs.
@@ -78,35 +88,38 @@ pub enum WriteFailure {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// An error already in the API's terms (overload, unsupported media type).
+    #[error("{}", .0.message)]
+    Api(ApiError),
 }
 
-impl WriteFailure {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            WriteFailure::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WriteFailure::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            WriteFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            WriteFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl From<ApiError> for WriteFailure {
+    fn from(e: ApiError) -> Self {
+        WriteFailure::Api(e)
+    }
+}
+
+impl From<WriteFailure> for ApiError {
+    fn from(f: WriteFailure) -> Self {
+        match f {
+            WriteFailure::BadRequest(m) => ApiError::bad_data(m),
+            WriteFailure::TooLarge(m) => ApiError::new(ErrorType::TooLarge, m),
+            WriteFailure::Unavailable(m) => ApiError::unavailable(m),
+            WriteFailure::Internal(m) => ApiError::internal(format!("write failed: {m}")),
+            WriteFailure::Api(e) => e,
         }
     }
 }
 
 impl IntoResponse for WriteFailure {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let msg = match &self {
-            WriteFailure::Internal(m) => {
-                tracing::error!(error = %m, "write failed");
-                "internal error while storing samples (see server log)".to_string()
-            }
-            other => other.to_string(),
-        };
-        let mut r = (status, format!("{msg}\n")).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        r
+        ApiError::from(self).into_response()
     }
+}
+
+/// The response to a write that stored part of its samples: 400 with the summary.
+pub fn partial_write_response(summary: &WriteSummary) -> Response {
+    ApiError::bad_data(summary.message().trim_end()).into_response()
 }
 
 /// Reads a request body up to `limit` bytes (413 beyond).
@@ -118,12 +131,21 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            too_large()
-        } else {
-            WriteFailure::BadRequest(format!("reading request body: {e}"))
-        }
+        if is_length_limit(&e) { too_large() } else { WriteFailure::BadRequest(format!("reading request body: {e}")) }
     })
+}
+
+/// Whether a body-reading error is [`axum::body::to_bytes`]'s limit (http-body-util's
+/// `LengthLimitError`, which axum does not re-export).
+pub fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The handler.
@@ -131,16 +153,16 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let proto = match remote::negotiate(ct) {
         Ok(p) => p,
-        Err(e) => return (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{e}\n")).into_response(),
+        Err(e) => return ApiError::new(ErrorType::UnsupportedMediaType, e.to_string()).into_response(),
     };
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()))
         && !enc.eq_ignore_ascii_case("snappy")
     {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding {enc:?}; only snappy is supported\n"),
+        return ApiError::new(
+            ErrorType::UnsupportedMediaType,
+            format!("unsupported Content-Encoding {enc:?}; only snappy is supported"),
         )
-            .into_response();
+        .into_response();
     }
     let backend = match st.backend() {
         Ok(b) => b,
@@ -150,8 +172,9 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let Some(_permit) = st.write_permit().await else {
-        return WriteFailure::Unavailable("too many concurrent write requests".into()).into_response();
+    let _permit = match st.write_permit().await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
     };
     let st2 = st.clone();
     let result = tokio::task::spawn_blocking(move || ingest(&st2, &backend, proto, &bytes)).await;
@@ -163,8 +186,7 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
     let mut resp = if summary.rejected_total() == 0 {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        tracing::debug!(rejected = summary.rejected_total(), msg = %summary.message(), "partial write");
-        (StatusCode::BAD_REQUEST, summary.message()).into_response()
+        partial_write_response(&summary)
     };
     if proto == Protocol::V2 {
         let h = resp.headers_mut();
@@ -224,6 +246,12 @@ pub fn ingest(
         r
     });
     let Writer { app, summary, .. } = w;
+    // Storage closing under the request (shutdown) is not the sender's fault: 503, so it
+    // retries, rather than a 400 that would make it drop the samples.
+    let staged = staged.and_then(|()| match summary.rejected.get("closed") {
+        Some(_) => Err(WriteFailure::Unavailable("storage is closed".into())),
+        None => Ok(()),
+    });
     if let Err(e) = staged {
         if let Err(re) = app.rollback() {
             tracing::warn!(error = %re, "rollback of a rejected write failed");
@@ -348,25 +376,45 @@ impl Writer<'_> {
         });
     }
 
-    /// Appends the samples of one series, reusing one label set and passing the series ref hint.
+    /// Appends the samples of one series. A series written before costs one hash of its raw
+    /// label bytes and a cache probe, and its samples go to the head by series ref, with no label
+    /// set built at all; only a series not in the cache (new, or its ref stale) builds one.
     fn append_series(&mut self, pairs: &[(&str, &str)], samples: impl Iterator<Item = (i64, f64)>) {
-        let (labels, cached, key) = self.cache.get(pairs);
+        let key = SeriesCache::key(pairs);
+        let cached = self.cache.get(key);
         let mut hint = cached;
+        let mut labels: Option<Labels> = None;
         let mut first_ref = None;
         for (t, v) in samples {
-            match self.app.append(hint, &labels, t, v) {
+            let by_ref = match (hint, &labels) {
+                (Some(r), None) => self.app.append_ref(r, t, v),
+                _ => Ok(None),
+            };
+            let res = match by_ref {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => {
+                    let l = labels.get_or_insert_with(|| {
+                        Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
+                    });
+                    self.app.append(hint, l, t, v)
+                }
+                Err(e) => Err(e),
+            };
+            match res {
                 Ok(r) => {
                     hint = Some(r);
                     first_ref.get_or_insert(r);
                     self.summary.samples_written += 1;
                 }
-                Err(e) => self.summary.reject(reason(&e), 1, || format!("series {labels}: {e} (timestamp {t})")),
+                Err(e) => self
+                    .summary
+                    .reject(reason(&e), 1, || format!("series {}: {e} (timestamp {t})", display_pairs(pairs))),
             }
         }
         if let Some(r) = first_ref
             && cached != Some(r)
         {
-            self.cache.set_ref(key, &labels, r);
+            self.cache.set(key, r);
         }
     }
 }
@@ -408,12 +456,14 @@ pub fn add_metadata(md: &mut BTreeMap<String, Vec<MetricMeta>>, family: &str, me
     }
 }
 
-/// Label sets (and their head series refs) of recently written series, keyed by the hash of
-/// their sorted `(name, value)` pairs. Sharded to keep lock hold times short; each shard
-/// interns its strings so repeated names and values (`job="node"`) are stored once. A full
-/// shard is emptied (cheap, and only costs the next write of each series one allocation).
+/// The head series refs of recently written series, keyed by a 96-bit fingerprint of their
+/// sorted `(name, value)` pairs: a 64-bit hash picks the entry, 32 bits of a second,
+/// independent hash confirm it (a false match would need both to collide, odds of about 2^-96
+/// per pair of series). About 20 bytes per series; no label strings are kept (the head has
+/// them). Sharded to keep lock hold times short; a full shard is emptied (cheap, and only
+/// costs the next write of each of its series one label-set build).
 pub struct SeriesCache {
-    shards: Vec<Mutex<CacheShard>>,
+    shards: Vec<Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>>>,
     max_per_shard: usize,
 }
 
@@ -437,39 +487,30 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-#[derive(Default)]
-struct CacheShard {
-    /// Label-pair hash → (label set, last known series ref).
-    series: HashMap<u64, (Labels, Option<SeriesRef>), std::hash::BuildHasherDefault<IdHasher>>,
-    symbols: HashSet<Arc<str>>,
-}
-
-impl CacheShard {
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.symbols.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.symbols.insert(a.clone());
-        a
-    }
-}
+/// A series' cache key: (entry hash, confirming hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheKey(u64, u32);
 
 impl SeriesCache {
     /// A cache of up to `max_entries` series (0 disables caching).
     pub fn new(max_entries: usize) -> Self {
         SeriesCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(CacheShard::default())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
             max_per_shard: max_entries / SHARDS,
         }
     }
 
-    /// A fast non-cryptographic hash of the pairs, eight bytes at a time (entries are
-    /// compared in full on lookup, so collisions only cost a miss).
-    fn hash(pairs: &[(&str, &str)]) -> u64 {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h: u64 = pairs.len() as u64;
-        let mut mix = |w: u64| h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    /// Two independent fast non-cryptographic hashes of the pairs, eight bytes at a time, with
+    /// each string's length mixed in (so `("ab","c")` and `("a","bc")` differ).
+    pub fn key(pairs: &[(&str, &str)]) -> CacheKey {
+        const K1: u64 = 0x517c_c1b7_2722_0a95;
+        const K2: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h1: u64 = pairs.len() as u64;
+        let mut h2: u64 = !(pairs.len() as u64);
+        let mut mix = |w: u64| {
+            h1 = (h1.rotate_left(5) ^ w).wrapping_mul(K1);
+            h2 = (h2.rotate_left(23) ^ w).wrapping_mul(K2);
+        };
         for (n, v) in pairs {
             for s in [n.as_bytes(), v.as_bytes()] {
                 let mut chunks = s.chunks_exact(8);
@@ -484,45 +525,41 @@ impl SeriesCache {
                 mix(u64::from_le_bytes(a) ^ ((s.len() as u64) << 56));
             }
         }
-        h
+        // Final avalanche of the confirming hash so all its bits depend on all the input.
+        h2 ^= h2 >> 29;
+        h2 = h2.wrapping_mul(K1);
+        h2 ^= h2 >> 32;
+        CacheKey(h1, h2 as u32)
     }
 
-    fn shard(&self, h: u64) -> &Mutex<CacheShard> {
+    fn shard(&self, h: u64) -> &Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>> {
         &self.shards[(h as usize) % SHARDS]
     }
 
-    /// The label set for `pairs` (sorted, validated), the last known series ref, and the key
-    /// to pass to `set_ref`.
-    pub fn get(&self, pairs: &[(&str, &str)]) -> (Labels, Option<SeriesRef>, u64) {
-        let h = Self::hash(pairs);
+    /// The last known series ref of the series `key` names.
+    pub fn get(&self, key: CacheKey) -> Option<SeriesRef> {
         if self.max_per_shard == 0 {
-            return (Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()), None, h);
+            return None;
         }
-        let mut shard = self.shard(h).lock();
-        if let Some((l, r)) = shard.series.get(&h)
-            && l.len() == pairs.len()
-            && l.iter().zip(pairs).all(|(a, (n, v))| &*a.name == *n && &*a.value == *v)
-        {
-            return (l.clone(), *r, h);
-        }
-        if shard.series.len() >= self.max_per_shard {
-            shard.series.clear();
-            shard.symbols.clear();
-        }
-        let labels = Labels::from_sorted(
-            pairs.iter().map(|(n, v)| Label { name: shard.intern(n), value: shard.intern(v) }).collect(),
-        );
-        shard.series.insert(h, (labels.clone(), None));
-        (labels, None, h)
+        let e = *self.shard(key.0).lock().get(&key.0)?;
+        ((e >> 32) as u32 == key.1).then_some(SeriesRef(e & 0xffff_ffff))
     }
 
-    /// Records the head series ref of the entry `h` returned by [`SeriesCache::get`].
-    fn set_ref(&self, h: u64, labels: &Labels, r: SeriesRef) {
-        if let Some(e) = self.shard(h).lock().series.get_mut(&h)
-            && e.0 == *labels
-        {
-            e.1 = Some(r);
+    /// Records the series ref of `key`. Only refs of 32 bits (head series ids) are kept; any
+    /// other (a series staged by a transaction, not created yet) drops the entry.
+    pub fn set(&self, key: CacheKey, r: SeriesRef) {
+        if self.max_per_shard == 0 {
+            return;
         }
+        let mut shard = self.shard(key.0).lock();
+        let Ok(id) = u32::try_from(r.0) else {
+            shard.remove(&key.0);
+            return;
+        };
+        if shard.len() >= self.max_per_shard && !shard.contains_key(&key.0) {
+            *shard = HashMap::default();
+        }
+        shard.insert(key.0, (u64::from(key.1) << 32) | u64::from(id));
     }
 }
 
@@ -531,31 +568,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cache_returns_equal_labels_and_refs() {
+    fn cache_keeps_refs_by_fingerprint() {
         let c = SeriesCache::new(64);
         let off = SeriesCache::new(0);
-        assert_eq!(off.get(&[("a", "b")]).0, storage::labels! {"a" => "b"});
         let pairs = [("__name__", "up"), ("job", "a")];
-        let (l, r, key) = c.get(&pairs);
-        assert_eq!(l, storage::labels! {"__name__" => "up", "job" => "a"});
-        assert_eq!(r, None);
-        assert_eq!(key, SeriesCache::hash(&pairs));
-        c.set_ref(key, &l, SeriesRef(7));
-        assert_eq!(c.get(&pairs).1, Some(SeriesRef(7)));
-        assert_eq!(c.get(&[("__name__", "up")]).1, None);
-        // Strings are shared between series of a shard.
-        let (a, ..) = c.get(&[("__name__", "x"), ("job", "j")]);
-        let (b, ..) = c.get(&[("__name__", "x"), ("job", "j")]);
-        assert!(Arc::ptr_eq(&a.as_slice()[1].value, &b.as_slice()[1].value));
+        let key = SeriesCache::key(&pairs);
+        off.set(key, SeriesRef(7));
+        assert_eq!(off.get(key), None);
+        assert_eq!(c.get(key), None);
+        c.set(key, SeriesRef(7));
+        assert_eq!(c.get(key), Some(SeriesRef(7)));
+        assert_eq!(c.get(SeriesCache::key(&[("__name__", "up")])), None);
+        // Same entry hash, different confirming hash: a miss.
+        assert_eq!(c.get(CacheKey(key.0, key.1 ^ 1)), None);
+        // A ref that is not a head series id (a pending one) drops the entry.
+        c.set(key, SeriesRef(1 << 63 | 5));
+        assert_eq!(c.get(key), None);
+        // A full shard is emptied, and the new entry kept.
+        let small = SeriesCache::new(SHARDS);
+        small.set(CacheKey(0, 1), SeriesRef(1));
+        small.set(CacheKey(SHARDS as u64, 2), SeriesRef(2));
+        assert_eq!(small.get(CacheKey(0, 1)), None);
+        assert_eq!(small.get(CacheKey(SHARDS as u64, 2)), Some(SeriesRef(2)));
     }
 
     #[test]
-    fn hash_separates_boundaries() {
-        let h = SeriesCache::hash;
-        assert_ne!(h(&[("ab", "c")]), h(&[("a", "bc")]));
-        assert_ne!(h(&[("a", "")]), h(&[("a", "\0")]));
-        assert_ne!(h(&[("a", "b")]), h(&[("a", "b"), ("", "")]));
-        assert_ne!(h(&[("abcdefgh", "x")]), h(&[("abcdefghx", "")]));
+    fn keys_separate_boundaries() {
+        let k = SeriesCache::key;
+        let distinct = |a: CacheKey, b: CacheKey| a.0 != b.0 && a.1 != b.1;
+        assert!(distinct(k(&[("ab", "c")]), k(&[("a", "bc")])));
+        assert!(distinct(k(&[("a", "")]), k(&[("a", "\0")])));
+        assert!(distinct(k(&[("a", "b")]), k(&[("a", "b"), ("", "")])));
+        assert!(distinct(k(&[("abcdefgh", "x")]), k(&[("abcdefghx", "")])));
+        assert_eq!(k(&[("a", "b")]), k(&[("a", "b")]));
     }
 
     #[test]

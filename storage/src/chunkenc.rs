@@ -274,6 +274,24 @@ impl DecodeState {
         )
     }
 
+    /// Decodes the remaining samples in one pass (one bit reader for all of them), handing
+    /// each to `f`; stops early when `f` returns false. After an error the state is unspecified.
+    #[inline]
+    fn for_each(&mut self, bytes: &[u8], mut f: impl FnMut(i64, f64) -> bool) -> Result<()> {
+        let mut r = BitReader::new(bytes, self.pos);
+        while self.read < self.total {
+            if let Err(what) = self.read_sample(&mut r) {
+                return Err(self.corrupt(what));
+            }
+            self.pos = r.pos;
+            self.read += 1;
+            if !f(self.t, f64::from_bits(self.v)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The next sample, `Ok(None)` at the end. After an error the state is unspecified.
     fn next(&mut self, bytes: &[u8]) -> Result<Option<(i64, f64)>> {
         if self.read >= self.total {
@@ -468,10 +486,25 @@ impl SampleIterator for XorIterator {
 
 /// Decodes a whole chunk into samples.
 pub fn decode_all(bytes: &[u8]) -> Result<Vec<Sample>> {
-    let mut st = DecodeState::new(bytes)?;
-    let mut out = Vec::with_capacity(usize::from(st.total));
-    while let Some((t, v)) = st.next(bytes)? {
-        out.push(Sample { t, v });
-    }
+    let mut out = Vec::new();
+    decode_range_into(bytes, Timestamp::MIN, Timestamp::MAX, &mut out)?;
     Ok(out)
+}
+
+/// Appends the samples of a chunk with `mint <= t <= maxt` to `out`, decoding in place (no
+/// allocation besides `out` growing). Samples before `mint` are decoded but not kept; decoding
+/// stops at the first sample after `maxt`, as a chunk's timestamps increase. On error, the
+/// samples decoded before the corrupt one stay in `out`.
+pub fn decode_range_into(bytes: &[u8], mint: Timestamp, maxt: Timestamp, out: &mut Vec<Sample>) -> Result<()> {
+    let mut st = DecodeState::new(bytes)?;
+    out.reserve(usize::from(st.total));
+    st.for_each(bytes, |t, v| {
+        if t > maxt {
+            return false;
+        }
+        if t >= mint {
+            out.push(Sample { t, v });
+        }
+        true
+    })
 }

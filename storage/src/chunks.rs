@@ -205,6 +205,13 @@ impl ChunkFileReader {
 
     /// The chunk at reference `r`, CRC-checked.
     pub fn chunk_at(&self, r: u64) -> Result<ChunkData> {
+        let (encoding, bytes) = self.chunk_slice(r)?;
+        Ok(ChunkData { encoding, bytes: bytes.to_vec() })
+    }
+
+    /// The encoding and bytes of the chunk at reference `r`, CRC-checked, borrowed from the
+    /// memory map.
+    pub fn chunk_slice(&self, r: u64) -> Result<(u8, &[u8])> {
         let (seg, off) = unpack_chunk_ref(r);
         let Some((path, m)) = self.segments.get(seg as usize) else {
             return Err(Error::corruption(
@@ -230,13 +237,18 @@ impl ChunkFileReader {
         if crc32c::crc32c(&b[enc_at..data_end]) != want {
             return Err(bad("checksum mismatch".into()));
         }
-        Ok(ChunkData { encoding: b[enc_at], bytes: b[enc_at + 1..data_end].to_vec() })
+        Ok((b[enc_at], &b[enc_at + 1..data_end]))
     }
 }
 
 impl ChunkReader for ChunkFileReader {
     fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkData> {
         self.chunk_at(meta.chunk_ref)
+    }
+
+    fn with_chunk(&self, meta: &ChunkMeta, f: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<()> {
+        let (encoding, bytes) = self.chunk_slice(meta.chunk_ref)?;
+        f(encoding, bytes)
     }
 }
 
@@ -284,6 +296,15 @@ mod tests {
         assert!(r.segments() > 1, "expected several segments");
         for (rf, c) in refs.iter().zip(&chunks) {
             assert_eq!(&r.chunk_at(*rf).unwrap(), c);
+            // The borrowed view lends the same bytes.
+            let meta = ChunkMeta { chunk_ref: *rf, min_time: 0, max_time: 0 };
+            let mut lent = None;
+            r.with_chunk(&meta, &mut |encoding, bytes| {
+                lent = Some(ChunkData { encoding, bytes: bytes.to_vec() });
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(lent.as_ref(), Some(c));
         }
         // Refs increase, and every segment but the first starts at offset 8.
         assert!(refs.windows(2).all(|w| w[0] < w[1]));

@@ -71,8 +71,7 @@ pub struct DbOptions {
     pub out_of_order_window_ms: i64,
     /// When WAL writes are fsync'd.
     pub fsync: FsyncPolicy,
-    /// WAL segment size in bytes. Not yet passed on: the head opens its WAL with the default
-    /// (128 MiB) until `HeadOptions` carries it.
+    /// WAL segment size in bytes (a multiple of the 32 KiB page size).
     pub wal_segment_size: usize,
     pub label_limits: LabelLimits,
     /// Maximum number of head series; 0 = unlimited.
@@ -171,6 +170,7 @@ impl Db {
             label_limits: opts.label_limits.clone(),
             max_series: opts.max_series,
             min_valid_time,
+            wal_segment_size: opts.wal_segment_size,
             registry: opts.registry.clone(),
         })?;
         let compactor = Compactor::new(compaction_ranges(opts.block_range_ms, opts.retention_ms));

@@ -80,6 +80,8 @@ pub struct HeadOptions {
     /// Samples older than this are out of bounds, and skipped when replaying the WAL: the max
     /// time of the newest persisted block (`i64::MIN` when there is none).
     pub min_valid_time: Timestamp,
+    /// WAL segment size in bytes (a multiple of the 32 KiB page size).
+    pub wal_segment_size: usize,
     pub registry: Registry,
 }
 
@@ -93,6 +95,7 @@ impl Default for HeadOptions {
             label_limits: LabelLimits::default(),
             max_series: 0,
             min_valid_time: i64::MIN,
+            wal_segment_size: crate::wal::DEFAULT_SEGMENT_SIZE,
             registry: Registry::default(),
         }
     }
@@ -105,6 +108,7 @@ impl std::fmt::Debug for HeadOptions {
             .field("chunk_range", &self.chunk_range)
             .field("out_of_order_window", &self.out_of_order_window)
             .field("max_series", &self.max_series)
+            .field("wal_segment_size", &self.wal_segment_size)
             .finish_non_exhaustive()
     }
 }

@@ -30,13 +30,28 @@ use crate::storage::{Querier, Sample, SampleIterator, SelectHints, Series, Serie
 
 /// Decodes one chunk into its samples (encoding 1 = XOR; anything else is an error).
 pub fn decode_chunk(meta: &ChunkMeta, data: &crate::reader::ChunkData) -> Result<Vec<Sample>> {
-    if data.encoding != 1 {
+    let mut out = Vec::new();
+    decode_chunk_into(meta, data.encoding, &data.bytes, Timestamp::MIN, Timestamp::MAX, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the samples of one chunk with `mint <= t <= maxt` to `out`, decoding straight from
+/// the reader's bytes (encoding 1 = XOR; anything else is an error).
+pub fn decode_chunk_into(
+    meta: &ChunkMeta,
+    encoding: u8,
+    bytes: &[u8],
+    mint: Timestamp,
+    maxt: Timestamp,
+    out: &mut Vec<Sample>,
+) -> Result<()> {
+    if encoding != crate::chunkenc::ENCODING_XOR {
         return Err(Error::Other(format!(
-            "chunk {:#x}: unsupported chunk encoding {} (only XOR = 1 is supported)",
-            meta.chunk_ref, data.encoding
+            "chunk {:#x}: unsupported chunk encoding {encoding} (only XOR = 1 is supported)",
+            meta.chunk_ref
         )));
     }
-    crate::chunkenc::decode_all(&data.bytes).map_err(|e| {
+    crate::chunkenc::decode_range_into(bytes, mint, maxt, out).map_err(|e| {
         Error::Other(format!("decoding chunk {:#x} [{}, {}]: {e}", meta.chunk_ref, meta.min_time, meta.max_time))
     })
 }
@@ -292,16 +307,23 @@ impl ChunkSeriesIterator {
             self.next_chunk = end;
             self.buf.clear();
             self.pos = 0;
+            // Trimmed to the range while decoding, straight from the reader's bytes into the
+            // reused buffer (no copy of the chunk, no per-chunk allocation).
+            let (mint, maxt) = (self.mint.max(min_t), self.maxt);
             for i in group.clone() {
                 let meta = self.metas[i];
-                let decoded = self.reader.chunk(&meta).and_then(|d| decode_chunk(&meta, &d));
-                match decoded {
-                    Ok(s) => self.buf.extend(s),
-                    Err(e) => {
-                        self.err = Some(e);
-                        self.buf.clear();
-                        return false;
-                    }
+                if meta.max_time < mint || meta.min_time > maxt {
+                    // Entirely outside the range: not even read.
+                    continue;
+                }
+                let buf = &mut self.buf;
+                let res = self
+                    .reader
+                    .with_chunk(&meta, &mut |enc, bytes| decode_chunk_into(&meta, enc, bytes, mint, maxt, buf));
+                if let Err(e) = res {
+                    self.err = Some(e);
+                    self.buf.clear();
+                    return false;
                 }
             }
             if group.len() > 1 {
@@ -309,9 +331,10 @@ impl ChunkSeriesIterator {
                 self.buf.sort_by_key(|s| s.t);
                 self.buf.dedup_by_key(|s| s.t);
             }
-            let (mint, maxt) = (self.mint.max(min_t), self.maxt);
-            let intervals = &self.intervals;
-            self.buf.retain(|s| s.t >= mint && s.t <= maxt && !is_deleted(intervals, s.t));
+            if !self.intervals.is_empty() {
+                let intervals = &self.intervals;
+                self.buf.retain(|s| !is_deleted(intervals, s.t));
+            }
             // A chunk's own samples must be increasing; a corrupt chunk must not break the
             // iterator's contract.
             if self.buf.windows(2).any(|w| w[0].t >= w[1].t) {

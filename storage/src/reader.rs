@@ -62,6 +62,14 @@ pub struct ChunkData {
 /// Reads chunks by [`ChunkMeta::chunk_ref`].
 pub trait ChunkReader: Send + Sync {
     fn chunk(&self, meta: &ChunkMeta) -> Result<ChunkData>;
+
+    /// Lends the chunk's encoding and bytes to `f` and returns what `f` returns. Readers that
+    /// can hand out their bytes without copying (an on-disk block lends a slice of its memory
+    /// map) override this; the default reads the chunk with [`ChunkReader::chunk`].
+    fn with_chunk(&self, meta: &ChunkMeta, f: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<()> {
+        let c = self.chunk(meta)?;
+        f(c.encoding, &c.bytes)
+    }
 }
 
 /// Deleted intervals per series id.

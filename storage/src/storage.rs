@@ -124,6 +124,14 @@ pub trait Appender: Send {
     /// stale; then the labels are used). A rejected sample returns its reason and leaves the rest
     /// of the transaction intact.
     fn append(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError>;
+    /// Stages one sample for the series `r` names (a reference an earlier [`Appender::append`]
+    /// returned), without its labels: `Ok(None)` when `r` names no series (any more, or not
+    /// yet), and the caller then appends with the labels. Lets a writer that remembers refs skip
+    /// building label sets. The default knows no refs.
+    fn append_ref(&mut self, r: SeriesRef, t: Timestamp, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+        let _ = (r, t, v);
+        Ok(None)
+    }
     /// Makes the staged samples durable and visible. Returns once the WAL write is fsync'd
     /// (policy `always`).
     fn commit(self: Box<Self>) -> Result<CommitStats>;

@@ -2,7 +2,8 @@
 //! cut and compacted along the way) and is killed with SIGKILL at random moments, many times.
 //! After every kill the database is reopened and every sample whose commit was acknowledged (the
 //! child printed `ack` after `commit` returned) must be there with its exact value. At the end the
-//! data dir must pass `promtool tsdb analyze` (when promtool is installed).
+//! data dir must pass `promtool tsdb analyze` and `promtool tsdb list` must show every block (when
+//! promtool is installed).
 //!
 //! The child is this same test binary, re-executed on the ignored test `crash_child`.
 
@@ -184,13 +185,44 @@ fn crash_sigkill_keeps_acknowledged_samples() {
     db.close().expect("close");
     drop(db);
     assert!(blocks > 0, "no block was cut");
-    match Command::new("promtool").args(["tsdb", "analyze"]).arg(dir.path()).output() {
-        Ok(out) => assert!(
-            out.status.success(),
-            "promtool tsdb analyze failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => eprintln!("promtool not available ({e}): skipping analyze"),
+    let ulids: Vec<String> = {
+        let db = Db::open(dir.path(), opts()).expect("open for block list");
+        let u = db.block_metas().iter().map(|m| m.ulid.to_string()).collect();
+        db.close().expect("close");
+        u
+    };
+    let promtool = |args: &[&str], block: Option<&str>| -> Option<String> {
+        match Command::new("promtool").args(args).arg(dir.path()).args(block).output() {
+            Ok(out) => {
+                let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+                assert!(
+                    out.status.success(),
+                    "promtool {args:?} failed: {stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Some(stdout)
+            }
+            Err(e) => {
+                eprintln!("SKIP: promtool not available ({e}): not running promtool {args:?}");
+                None
+            }
+        }
+    };
+    // analyze without a block picks the newest; then every block by ULID.
+    let mut analyzed = 0;
+    for block in std::iter::once(None).chain(ulids.iter().map(|u| Some(u.as_str()))) {
+        if let Some(out) = promtool(&["tsdb", "analyze"], block) {
+            assert!(out.contains("Block ID:"), "promtool tsdb analyze found no block: {out}");
+            assert!(out.contains("crash_test_value"), "{out}");
+            analyzed += 1;
+        }
+    }
+    if analyzed > 0 {
+        eprintln!("promtool tsdb analyze passed on the data dir and each of its {} blocks", ulids.len());
+    }
+    if let Some(out) = promtool(&["tsdb", "list"], None) {
+        for u in &ulids {
+            assert!(out.contains(u.as_str()), "promtool tsdb list misses block {u}: {out}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Real compatibility with Prometheus: blocks we write (and tombstones we add) are read by
 //! `promtool tsdb`, and blocks `promtool tsdb create-blocks-from openmetrics` writes are read by
-//! us, sample for sample.
+//! us, sample for sample, also through `Db` on a data dir of promtool blocks with new head data.
 //! With identical series and chunks, our index and chunk files are byte-identical to
 //! promtool's.
 //!
@@ -15,7 +15,8 @@ use rand::{Rng, SeedableRng};
 use storage::block::{Block, BlockMeta, BlockWriter};
 use storage::chunkenc::{ENCODING_XOR, XorEncoder, decode_all};
 use storage::reader::{BlockReader, ChunkData, ChunkMeta};
-use storage::{Labels, STALE_NAN_BITS, Sample};
+use storage::db::{Db, DbOptions};
+use storage::{Appendable, Labels, Matcher, Queryable, STALE_NAN_BITS, Sample};
 use ulid::Ulid;
 
 type Data = BTreeMap<Labels, Vec<Sample>>;
@@ -348,4 +349,76 @@ fn we_read_promtool_blocks_and_write_identical_files() {
     let theirs = figures("promtool", &dirs);
     let mine = figures("tickdb", &block_dirs(&ours2));
     assert!(mine < theirs * 2, "our blocks are much larger than promtool's: {mine} vs {theirs}");
+}
+
+#[test]
+fn db_opens_a_data_dir_of_promtool_blocks_and_adds_head_data() {
+    let Some(promtool) = promtool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 5 h of 30 s scrapes: three 2 h block ranges from promtool.
+    let mut data = gen_data(20, 600, 1_600_000_000_000, 30_000);
+    for s in data.values_mut() {
+        for x in s.iter_mut() {
+            x.t -= x.t.rem_euclid(500);
+        }
+        s.dedup_by_key(|x| x.t);
+    }
+    let om = tmp.path().join("input.om");
+    std::fs::write(&om, openmetrics(&data)).unwrap();
+    let dir = tmp.path().join("data");
+    run(&promtool, &["tsdb", "create-blocks-from", "openmetrics", om.to_str().unwrap(), dir.to_str().unwrap()]);
+    let n_blocks = block_dirs(&dir).len();
+    assert!(n_blocks >= 3, "expected several promtool blocks, got {n_blocks}");
+
+    let read = |db: &Db| -> Data {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let mut out = Data::new();
+        for s in q.select(true, None, &[Matcher::regex("__name__", ".+").unwrap()]).unwrap() {
+            let s = s.unwrap();
+            let l = s.labels.clone();
+            out.insert(l, s.collect_samples().unwrap());
+        }
+        out
+    };
+    let db = Db::open(&dir, DbOptions { retention_ms: 0, ..DbOptions::default() }).unwrap();
+    assert_eq!(db.block_metas().len(), n_blocks);
+    assert_same(&read(&db), &data);
+
+    // New samples after the newest promtool block go to the head; queries merge both.
+    let newest = db.block_metas().iter().map(|m| m.max_time).max().unwrap();
+    let mut want = data.clone();
+    let mut app = db.appender();
+    for (l, s) in want.iter_mut() {
+        for k in 0..4 {
+            let t = newest + k * 60_000;
+            app.append(None, l, t, k as f64).unwrap();
+            s.push(Sample::new(t, k as f64));
+        }
+    }
+    app.commit().unwrap();
+    assert_same(&read(&db), &want);
+    // Compaction of promtool's blocks (and a persisted head) keeps everything.
+    db.persist_head_range(newest, newest + 4 * 60_000, None).unwrap().unwrap();
+    db.head().truncate(newest + 4 * 60_000).unwrap();
+    // Two later blocks: leveled planning merges a 6 h range once a newer block exists beyond it.
+    let l0 = want.keys().next().unwrap().clone();
+    for late in [newest + 3 * 3_600_000, newest + 6 * 3_600_000] {
+        let mut app = db.appender();
+        app.append(None, &l0, late, 7.0).unwrap();
+        app.commit().unwrap();
+        want.get_mut(&l0).unwrap().push(Sample::new(late, 7.0));
+        db.persist_head_range(late, late + 1, None).unwrap().unwrap();
+        db.head().truncate(late + 1).unwrap();
+    }
+    let metas: Vec<(i64, i64)> = db.block_metas().iter().map(|m| (m.min_time, m.max_time)).collect();
+    assert!(db.compact_blocks().unwrap() >= 1, "{metas:?}");
+    assert_eq!(db.block_metas().len(), 3, "promtool's blocks and the first head block merged");
+    assert_same(&read(&db), &want);
+    db.close().unwrap();
+    drop(db);
+    // And promtool reads the result.
+    let dump = parse_dump(&run(&promtool, &["tsdb", "dump", dir.to_str().unwrap()]));
+    assert_eq!(dump.len(), want.len());
+    let samples: usize = dump.values().map(Vec::len).sum();
+    assert_eq!(samples, want.values().map(Vec::len).sum::<usize>());
 }

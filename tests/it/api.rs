@@ -123,7 +123,11 @@ async fn metadata_endpoints() {
             "memoryInBytesByLabelName": [
               {
                 "name": "__name__",
-                "value": 52
+                "value": 166
+              },
+              {
+                "name": "job",
+                "value": 24
               },
               {
                 "name": "instance",
@@ -136,10 +140,6 @@ async fn metadata_endpoints() {
               {
                 "name": "code",
                 "value": 6
-              },
-              {
-                "name": "job",
-                "value": 3
               }
             ],
             "seriesCountByLabelValuePair": [
@@ -231,6 +231,7 @@ async fn health_readiness_and_metrics() {
         "tickdb_http_request_duration_seconds_count{handler=\"/api/v1/query\"} 1\n",
         "tickdb_http_request_duration_seconds_count{handler=\"/api/v1/write\"} 1\n",
         "# TYPE process_resident_memory_bytes gauge\n",
+        "# TYPE process_cpu_seconds_total counter\n",
         "process_cpu_seconds_total ",
         "tickdb_head_series 8\n",
     ] {
@@ -260,7 +261,7 @@ async fn query_errors() {
             vec![],
             400,
             expect![[
-                r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": parse error: no expression found in input"}"#
+                r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error: no expression found in input"}"#
             ]],
         ),
         (
@@ -354,7 +355,7 @@ async fn query_errors() {
             vec![("match[]", "{job=\"\"}")],
             400,
             expect![[
-                r#"{"status":"error","errorType":"bad_data","error":"parse error: vector selector must contain at least one non-empty matcher"}"#
+                r#"{"status":"error","errorType":"bad_data","error":"1:1: parse error: vector selector must contain at least one non-empty matcher"}"#
             ]],
         ),
         (
@@ -392,9 +393,12 @@ async fn query_errors() {
         r#"{"status":"error","errorType":"execution","error":"vector cannot contain metrics with the same labelset"}"#
     ]]
     .assert_eq(&check(r, 422));
+    // Label names are UTF-8 (Prometheus 3): `0bad` is a valid name with no values; a path that
+    // is not UTF-8 is not.
     let r = s.get("/api/v1/label/0bad/values").await;
-    expect![[r#"{"status":"error","errorType":"bad_data","error":"invalid label name: \"0bad\""}"#]]
-        .assert_eq(&check(r, 400));
+    expect![[r#"{"status":"success","data":[]}"#]].assert_eq(&check(r, 200));
+    let r = s.get("/api/v1/label/%ff/values").await;
+    assert!(check(r, 400).contains("\"errorType\":\"bad_data\""));
     s.stop().await;
 }
 
@@ -423,5 +427,19 @@ async fn per_request_timeout() {
         .await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("\"errorType\":\"timeout\""), "{}", r.body);
+    s.stop().await;
+}
+
+/// `query.max_samples`: a query loading more samples fails with `execution` (422), as in
+/// Prometheus; a smaller one still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_sample_limit() {
+    let s = TestServer::with(|c| c.query.max_samples = 30).await;
+    assert_eq!(s.write_v1(&standard_data()).await.status, 204);
+    let r = s.query("up[10m]", BASE + 600_000).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    expect![[r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples into memory in query execution"}"#]].assert_eq(&r.body);
+    let r = s.query("up[1m]", BASE + 600_000).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     s.stop().await;
 }

@@ -36,6 +36,19 @@ impl TestServer {
 
     /// Starts a server on an existing data directory (e.g. to test restarts).
     pub async fn in_dir(dir: tempfile::TempDir, f: impl FnOnce(&mut Config)) -> TestServer {
+        Self::in_dir_with_clock(dir, tickdb::server::system_clock(), f).await
+    }
+
+    /// Starts a server whose clock is `clock` (default query time, maintenance time).
+    pub async fn with_clock(clock: tickdb::server::Clock, f: impl FnOnce(&mut Config)) -> TestServer {
+        Self::in_dir_with_clock(tempfile::tempdir().expect("tempdir"), clock, f).await
+    }
+
+    async fn in_dir_with_clock(
+        dir: tempfile::TempDir,
+        clock: tickdb::server::Clock,
+        f: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let mut cfg = Config {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -44,9 +57,10 @@ impl TestServer {
         f(&mut cfg);
         let engine = tickdb::wiring::engine(&cfg);
         let flags = cfg.flag_values();
-        let handle = tickdb::server::start(cfg, Box::new(tickdb::wiring::open_storage), engine, flags)
-            .await
-            .expect("start server");
+        let handle =
+            tickdb::server::start_with_clock(cfg, Box::new(tickdb::wiring::open_storage), engine, flags, clock)
+                .await
+                .expect("start server");
         handle.wait_ready().await.expect("server ready");
         TestServer {
             url: format!("http://{}", handle.addr),
@@ -62,6 +76,11 @@ impl TestServer {
             h.shutdown().await.expect("clean shutdown");
         }
         self.dir
+    }
+
+    /// The running server.
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().expect("server is running")
     }
 
     pub fn addr(&self) -> String {

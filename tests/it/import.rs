@@ -39,16 +39,12 @@ async fn import_errors() {
     let s = TestServer::start().await;
     let r = s.post_raw("/api/v1/import/prometheus", None, b"ok 1 1000\nbroken{ 1\n".to_vec()).await;
     assert_eq!(r.status, 400);
-    expect![[r#"
-        line 2: invalid label name at column 9
-    "#]]
-    .assert_eq(&r.body);
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"line 2: invalid label name at column 9"}"#]]
+        .assert_eq(&r.body);
     let r = s.post_raw("/api/v1/import/prometheus?extra_label=nope", None, b"ok 1\n".to_vec()).await;
     assert_eq!(r.status, 400);
-    expect![[r#"
-        extra_label "nope" is not name=value
-    "#]]
-    .assert_eq(&r.body);
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"extra_label \"nope\" is not name=value"}"#]]
+        .assert_eq(&r.body);
     let r = s.get("/api/v1/export").await;
     assert_eq!(r.status, 400);
     expect![[r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#]]

@@ -85,6 +85,9 @@ async fn serve_binary_and_sigterm() {
         tickdb::remote::encode_compressed(&write_request(vec![series(&[("__name__", "persisted")], &[(BASE, 42.0)])]));
     let r = c.post(format!("{url}/api/v1/write")).header("content-type", V1_CT).body(body).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 204);
+    // Errors are logged with their route and status.
+    let r = c.get(format!("{url}/api/v1/query?query=sum(")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     let cfg_body = c.get(format!("{url}/api/v1/status/config")).send().await.unwrap().text().await.unwrap();
     assert!(cfg_body.contains("max_concurrency: 3"), "{cfg_body}");
     assert!(cfg_body.contains(&format!("listen: 127.0.0.1:{port}")), "{cfg_body}");
@@ -93,6 +96,8 @@ async fn serve_binary_and_sigterm() {
     assert!(code.success(), "exit status {code:?}");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("\"message\":\"storage closed\""), "{log}");
+    let bad = log.lines().find(|l| l.contains("\"message\":\"bad request\"")).unwrap_or_else(|| panic!("{log}"));
+    assert!(bad.contains("\"path\":\"/api/v1/query\"") && bad.contains("\"status\":400"), "{bad}");
 
     let mut child = spawn();
     wait_ready().await;
@@ -104,9 +109,77 @@ async fn serve_binary_and_sigterm() {
         .unwrap();
     let text = r.text().await.unwrap();
     assert!(text.contains("\"42\""), "{text}");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // SIGINT (Ctrl-C) shuts down just as cleanly.
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let code = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
-    assert!(code.success());
+    assert!(code.success(), "exit status {code:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("\"message\":\"storage closed\""), "{log}");
+}
+
+/// Four hours of samples: more than 1.5 block ranges (2 h), so maintenance persists the oldest
+/// range as a block.
+fn four_hours() -> tickdb::remote::v1::WriteRequest {
+    let pts: Vec<(i64, f64)> = (0..240).map(|i| (BASE + i * 60_000, i as f64)).collect();
+    write_request(vec![series(&[("__name__", "m"), ("job", "x")], &pts)])
+}
+
+/// Block directories (with a meta.json) in a data directory.
+fn blocks_in(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("meta.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+fn head_min_time(body: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["data"]["headStats"]["minTime"].as_i64().unwrap()
+}
+
+/// Maintenance run on demand with an injected clock cuts a block out of the head; the data
+/// stays queryable across block and head, and the clock is the default query time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_cuts_blocks() {
+    let now = BASE + 4 * 3600 * 1000;
+    let s = TestServer::with_clock(std::sync::Arc::new(move || now), |c| {
+        c.storage.maintain_interval = "1h".parse().unwrap();
+    })
+    .await;
+    assert_eq!(s.write_v1(&four_hours()).await.status, 204);
+    let data = s.dir.path().join("data");
+    assert_eq!(blocks_in(&data), Vec::<String>::new());
+    assert_eq!(head_min_time(&s.get("/api/v1/status/tsdb").await.body), BASE);
+    s.handle().run_maintenance().await.unwrap();
+    assert_eq!(blocks_in(&data).len(), 1, "{:?}", blocks_in(&data));
+    assert!(head_min_time(&s.get("/api/v1/status/tsdb").await.body) > BASE);
+    // No `time` parameter: evaluated at the injected clock's time.
+    let r = s.get_params("/api/v1/query", &[("query", "count_over_time(m[5h])")]).await;
+    assert!(r.body.contains(r#""value":[1700014400,"240"]"#), "{}", r.body);
+    assert_eq!(*s.handle().state.maintenance_runs.borrow(), 1);
+    // Samples older than the newest block are too old now.
+    let r = s.write_v1(&write_request(vec![series(&[("__name__", "late")], &[(BASE, 1.0)])])).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("rejected 1 of 1 samples: too_old=1"), "{}", r.body);
+    s.stop().await;
+}
+
+/// The timer runs maintenance every `storage.maintain_interval` (waiting on the run counter,
+/// not on time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_runs_on_its_interval() {
+    let s = TestServer::with(|c| c.storage.maintain_interval = "10ms".parse().unwrap()).await;
+    assert_eq!(s.write_v1(&four_hours()).await.status, 204);
+    let mut runs = s.handle().state.maintenance_runs.subscribe();
+    let after_write = *runs.borrow();
+    // A run that started after the write finished.
+    runs.wait_for(|n| *n >= after_write + 2).await.unwrap();
+    assert_eq!(blocks_in(&s.dir.path().join("data")).len(), 1);
+    s.stop().await;
 }
 
 /// A second server on the same data directory fails to open the storage (directory lock) and

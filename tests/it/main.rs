@@ -3,13 +3,17 @@
 //!
 //! Modules by area: `api` (query endpoints, golden JSON, error paths), `write` (remote write
 //! 1.0/2.0 and their failure modes), `import` (text import and export), `tools` (`tickdb tsdb`
-//! commands and `promtool` against the server), `lifecycle` (readiness, the binary, SIGTERM),
-//! `prometheus` (end-to-end against a real Prometheus scraping and remote-writing).
+//! commands and `promtool` against the server), `lifecycle` (readiness, the binary, SIGTERM,
+//! maintenance), `overload` (write and query slots, 503), `robustness` (error envelopes,
+//! body limits, random input), `prometheus` (end-to-end against a real Prometheus scraping and
+//! remote-writing).
 
 mod api;
 mod harness;
 mod import;
 mod lifecycle;
+mod overload;
 mod prometheus;
+mod robustness;
 mod tools;
 mod write;

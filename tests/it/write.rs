@@ -80,9 +80,7 @@ async fn partial_rejections_store_the_rest() {
     ]);
     let r = s.write_v1(&req).await;
     assert_eq!(r.status, 400);
-    expect![[r#"
-        rejected 5 of 7 samples: duplicate=1 invalid_labels=3 out_of_order=1; first error: series {__name__="m"}: out of order sample (timestamp 1700000000000)
-    "#]].assert_eq(&r.body);
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 5 of 7 samples: duplicate=1 invalid_labels=3 out_of_order=1; first error: series {__name__=\"m\"}: out of order sample (timestamp 1700000000000)"}"#]].assert_eq(&r.body);
     let metrics = s.get("/metrics").await.body;
     for line in
         ["tickdb_write_samples_rejected_total{reason=\"out_of_order\"} 1\n", "tickdb_write_samples_written_total 3\n"]
@@ -103,6 +101,43 @@ fn v1_raw(labels: &[(&[u8], &[u8])], samples: &[(i64, f64)]) -> tickdb::remote::
     }
 }
 
+/// Prometheus 3 label rules: UTF-8 names are stored (v1 and v2) and served, also through the
+/// `U__` escaping of label-value paths; a series without a metric name is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_label_names() {
+    let s = TestServer::start().await;
+    let r = s
+        .write_v1(&write_request(vec![
+            series(&[("__name__", "http.server.duration"), ("host.name", "a"), ("0day", "z")], &[(BASE, 1.0)]),
+            series(&[("job", "no_name")], &[(BASE, 1.0)]),
+        ]))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 1 of 2 samples: invalid_labels=1; first error: series has no metric name (__name__ label)"}"#]].assert_eq(&r.body);
+    let mut b = V2Builder::new();
+    b.series(&[("__name__", "http.server.duration"), ("host.name", "b"), ("ünïcode", "ok")], &[(BASE, 2.0)]);
+    let r = s.write_v2(&b.req).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.get_params("/api/v1/series", &[("match[]", "{__name__=\"http.server.duration\"}")]).await;
+    expect![[r#"{"status":"success","data":[{"0day":"z","__name__":"http.server.duration","host.name":"a"},{"__name__":"http.server.duration","host.name":"b","ünïcode":"ok"}]}"#]].assert_eq(&r.body);
+    let r = s.get("/api/v1/label/U__host_2e_name/values").await;
+    expect![[r#"{"status":"success","data":["a","b"]}"#]].assert_eq(&r.body);
+    let r = s.get("/api/v1/label/host.name/values").await;
+    expect![[r#"{"status":"success","data":["a","b"]}"#]].assert_eq(&r.body);
+    let r = s.get("/api/v1/label/%C3%BCn%C3%AFcode/values").await;
+    expect![[r#"{"status":"success","data":["ok"]}"#]].assert_eq(&r.body);
+    // The text import takes quoted names, and PromQL selects them.
+    let text = format!("{{\"http.server.duration\", \"host.name\"=\"c\"}} 3 {BASE}\n");
+    let r = s.post_raw("/api/v1/import/prometheus", Some("text/plain"), text.into_bytes()).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.query("sum({\"http.server.duration\"})", BASE).await;
+    expect![[
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"6"]}]}}"#
+    ]]
+    .assert_eq(&r.body);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_bad_symbol_reference() {
     let s = TestServer::start().await;
@@ -116,9 +151,7 @@ async fn v2_bad_symbol_reference() {
     let r = s.write_v2(&b.req).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.headers["x-prometheus-remote-write-samples-written"], "1");
-    expect![[r#"
-        rejected 1 of 2 samples: malformed=1; first error: symbol reference 99 out of range (3 symbols)
-    "#]]
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 1 of 2 samples: malformed=1; first error: symbol reference 99 out of range (3 symbols)"}"#]]
     .assert_eq(&r.body);
     s.stop().await;
 }
@@ -140,26 +173,26 @@ async fn malformed_bodies() {
     check(
         s.write_body(V1_CT, b"\x0a\xff\xff".to_vec()).await,
         400,
-        expect![[r#"
-        snappy decompression failed: snappy: corrupt input (expected copy read of length 4; remaining src: 1)
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"snappy decompression failed: snappy: corrupt input (expected copy read of length 4; remaining src: 1)"}"#
+        ]],
     );
     // Snappy, but not a protobuf.
     let junk = snap::raw::Encoder::new().compress_vec(b"\x0a\xff\xff\xff\xff").unwrap();
     check(
         s.write_body(V1_CT, junk).await,
         400,
-        expect![[r#"
-        protobuf decoding failed: malformed protobuf at offset 5: truncated varint
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"protobuf decoding failed: malformed protobuf at offset 5: truncated varint"}"#
+        ]],
     );
     // Over the compressed limit.
     check(
         s.write_body(V1_CT, vec![0u8; 2000]).await,
         413,
-        expect![[r#"
-        request body larger than the limit of 1000 bytes
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"request body larger than the limit of 1000 bytes"}"#
+        ]],
     );
     // Over the decompressed limit (compresses well below 1000 bytes).
     let big = snap::raw::Encoder::new().compress_vec(&vec![0u8; 20_000]).unwrap();
@@ -167,24 +200,24 @@ async fn malformed_bodies() {
     check(
         s.write_body(V1_CT, big).await,
         413,
-        expect![[r#"
-        decompressed body of 20000 bytes exceeds the limit of 5000 bytes
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"decompressed body of 20000 bytes exceeds the limit of 5000 bytes"}"#
+        ]],
     );
     // Unknown protobuf message.
     check(
         s.write_body("application/x-protobuf;proto=foo.Bar", vec![]).await,
         415,
-        expect![[r#"
-        unsupported content type "application/x-protobuf;proto=foo.Bar"; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"unsupported content type \"application/x-protobuf;proto=foo.Bar\"; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request"}"#
+        ]],
     );
     check(
         s.write_body("application/json", vec![]).await,
         415,
-        expect![[r#"
-        unsupported content type "application/json"; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request
-    "#]],
+        expect![[
+            r#"{"status":"error","errorType":"bad_data","error":"unsupported content type \"application/json\"; expected application/x-protobuf with proto=prometheus.WriteRequest or proto=io.prometheus.write.v2.Request"}"#
+        ]],
     );
     // Too many series.
     let many =
@@ -192,9 +225,7 @@ async fn malformed_bodies() {
     check(
         s.write_v1(&many).await,
         400,
-        expect![[r#"
-        request has more than 3 series, the limit
-    "#]],
+        expect![[r#"{"status":"error","errorType":"bad_data","error":"request has more than 3 series, the limit"}"#]],
     );
     // A valid series followed by garbage: rejected as a whole, nothing stored.
     let mut raw =
@@ -310,8 +341,50 @@ async fn v2_native_histograms_are_rejected() {
     assert_eq!(r.status, 400);
     assert_eq!(r.headers["x-prometheus-remote-write-samples-written"], "1");
     assert_eq!(r.headers["x-prometheus-remote-write-histograms-written"], "0");
-    expect![[r#"
-        rejected 1 of 2 samples: native_histograms_unsupported=1; first error: series {__name__="hist"}: native histograms are not supported
-    "#]].assert_eq(&r.body);
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 1 of 2 samples: native_histograms_unsupported=1; first error: series {__name__=\"hist\"}: native histograms are not supported"}"#]].assert_eq(&r.body);
     s.stop().await;
+}
+
+/// Storage limits from the configuration: the out-of-order window and the head series limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_window_and_series_limit() {
+    let s = TestServer::with(|c| {
+        c.storage.out_of_order_time_window = "10m".parse().unwrap();
+        c.storage.max_series = 2;
+    })
+    .await;
+    let one = |name: &str, t: i64| write_request(vec![series(&[("__name__", name)], &[(t, 1.0)])]);
+    assert_eq!(s.write_v1(&one("m", BASE + 600_000)).await.status, 204);
+    // 5 minutes behind the newest sample: inside the window.
+    assert_eq!(s.write_v1(&one("m", BASE + 300_000)).await.status, 204);
+    // 20 minutes behind: outside.
+    let r = s.write_v1(&one("m", BASE - 600_000)).await;
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 1 of 1 samples: out_of_order=1; first error: series {__name__=\"m\"}: out of order sample (timestamp 1699999400000)"}"#]].assert_eq(&r.body);
+    assert_eq!(s.write_v1(&one("second", BASE)).await.status, 204);
+    let r = s.write_v1(&one("third", BASE)).await;
+    expect![[r#"{"status":"error","errorType":"bad_data","error":"rejected 1 of 1 samples: series_limit=1; first error: series {__name__=\"third\"}: series limit reached (timestamp 1700000000000)"}"#]].assert_eq(&r.body);
+    let r = s.query("count_over_time(m[1h])", BASE + 600_000).await;
+    assert!(r.body.contains("\"2\""), "{}", r.body);
+    s.stop().await;
+}
+
+/// `storage.wal_fsync` reaches the WAL: with `always` a write is fsync'd before it is
+/// acknowledged; with `never` it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_policy_is_applied() {
+    for (policy, fsynced) in [("always", true), ("never", false)] {
+        let s = TestServer::with(|c| c.storage.wal_fsync = policy.into()).await;
+        let fsyncs = |m: &str| -> f64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix("tickdb_wal_fsyncs_total "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no tickdb_wal_fsyncs_total in {m}"))
+        };
+        let before = fsyncs(&s.get("/metrics").await.body);
+        let r = s.write_v1(&write_request(vec![series(&[("__name__", "m")], &[(BASE, 1.0)])])).await;
+        assert_eq!(r.status, 204);
+        let after = fsyncs(&s.get("/metrics").await.body);
+        assert_eq!(after > before, fsynced, "{policy}: {before} -> {after}");
+        s.stop().await;
+    }
 }

@@ -314,3 +314,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn decode_range_into_trims_and_appends() {
+    let samples: Vec<(i64, u64)> = (1..=10).map(|i| (i * 10, (i as f64).to_bits())).collect();
+    let bytes = encode(&samples).into_bytes();
+    let check = |mint: i64, maxt: i64, expected: &[i64]| {
+        // Appends after what `out` already holds.
+        let mut out = vec![Sample { t: -1, v: 0.0 }];
+        decode_range_into(&bytes, mint, maxt, &mut out).unwrap();
+        let got: Vec<i64> = out[1..].iter().map(|s| s.t).collect();
+        assert_eq!(got, expected, "[{mint}, {maxt}]");
+        assert!(out[1..].iter().all(|s| s.v == (s.t / 10) as f64));
+    };
+    check(i64::MIN, i64::MAX, &[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    check(10, 100, &[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    check(11, 99, &[20, 30, 40, 50, 60, 70, 80, 90]);
+    check(50, 50, &[50]);
+    check(51, 59, &[]);
+    check(101, i64::MAX, &[]);
+    check(i64::MIN, 9, &[]);
+    check(i64::MIN, 10, &[10]);
+    check(95, 90, &[]);
+}
+
+#[test]
+fn decode_range_into_stops_before_corruption_past_maxt() {
+    // A truncated chunk: the samples before the cut decode, the range stops before it.
+    let samples: Vec<(i64, u64)> = (1..=10).map(|i| (i * 10, ONE + i as u64 * 12345)).collect();
+    let bytes = encode(&samples).into_bytes();
+    let cut = &bytes[..bytes.len() - 3];
+    let mut out = Vec::new();
+    assert!(decode_range_into(cut, i64::MIN, i64::MAX, &mut out).is_err());
+    assert!(!out.is_empty() && out.len() < samples.len(), "{} samples before the error", out.len());
+    let mut out = Vec::new();
+    decode_range_into(cut, 0, 20, &mut out).unwrap();
+    assert_eq!(out.iter().map(|s| s.t).collect::<Vec<_>>(), [10, 20]);
+    assert!(decode_range_into(&[0x01], 0, 20, &mut out).is_err(), "no header");
+}

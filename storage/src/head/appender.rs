@@ -24,7 +24,10 @@ const PENDING_BIT: u64 = 1 << 63;
 struct StagedSeries {
     /// The head series, when it existed at append time.
     id: Option<u32>,
-    labels: Labels,
+    /// `None` for a series staged by reference ([`Appender::append_ref`]); such a series is
+    /// pinned (its `pending` count raised) until commit or rollback, so it cannot be
+    /// garbage-collected meanwhile and its labels are never needed.
+    labels: Option<Labels>,
     /// Newest in-order sample staged: `(t, value bits)`.
     last: Option<(Timestamp, u64)>,
     /// Out-of-order samples staged: `(t, value bits)` (usually none: no allocation).
@@ -78,7 +81,7 @@ impl HeadAppender {
             return i;
         }
         let i = self.series.len() as u32;
-        self.series.push(StagedSeries { id: Some(id), labels: labels.clone(), last: None, ooo: Vec::new() });
+        self.series.push(StagedSeries { id: Some(id), labels: Some(labels.clone()), last: None, ooo: Vec::new() });
         self.by_id.insert(id, i);
         i
     }
@@ -100,8 +103,10 @@ impl HeadAppender {
         let hash = labels.hash64();
         // Series this transaction already staged as new come first, so all its samples of one
         // label set stay together even if another appender creates the series meanwhile.
-        if let Some(found) =
-            self.new_by_hash.get(&hash).and_then(|c| c.iter().find(|&&i| self.series[i as usize].labels == *labels))
+        if let Some(found) = self
+            .new_by_hash
+            .get(&hash)
+            .and_then(|c| c.iter().find(|&&i| self.series[i as usize].labels.as_ref() == Some(labels)))
         {
             return Ok(*found);
         }
@@ -117,7 +122,7 @@ impl HeadAppender {
             return Err(AppendError::TooManySeries);
         }
         let i = self.series.len() as u32;
-        self.series.push(StagedSeries { id: None, labels: labels.clone(), last: None, ooo: Vec::new() });
+        self.series.push(StagedSeries { id: None, labels: Some(labels.clone()), last: None, ooo: Vec::new() });
         self.new_by_hash.entry(hash).or_default().push(i);
         self.num_new += 1;
         Ok(i)
@@ -146,6 +151,12 @@ impl HeadAppender {
             return self.stage_sample(idx, verdict?, t, v);
         }
         let idx = self.resolve(hint, labels)?;
+        self.append_staged(idx, t, v)
+    }
+
+    /// Checks and stages a sample of the already staged series `idx`.
+    fn append_staged(&mut self, idx: u32, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError> {
+        let window = self.head.opts.out_of_order_window;
         let st = &self.series[idx as usize];
         let staged = st.last;
         let verdict = match st.id.and_then(|id| self.head.series.with(id, |s| s.check(t, v, window, staged))) {
@@ -157,6 +168,59 @@ impl HeadAppender {
             }
         };
         self.stage_sample(idx, verdict, t, v)
+    }
+
+    /// [`Appender::append_ref`]: a sample for the series `r` names, staged without labels.
+    fn append_ref_inner(&mut self, r: SeriesRef, t: Timestamp, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+        let SeriesRef(r) = r;
+        let idx = if r & PENDING_BIT != 0 {
+            // A series this transaction staged as new (refs of other appenders are unknown here).
+            let idx = r as u32;
+            if ((r >> 32) as u32 & 0x7fff_ffff) != self.seq || idx as usize >= self.series.len() {
+                return Ok(None);
+            }
+            idx
+        } else {
+            let Ok(id) = u32::try_from(r) else { return Ok(None) };
+            match self.by_id.get(&id) {
+                Some(&i) => i,
+                None => {
+                    if t < self.head.min_valid_time() {
+                        return Err(AppendError::OutOfBounds);
+                    }
+                    // Check and pin in one visit to the series.
+                    let window = self.head.opts.out_of_order_window;
+                    let checked = self.head.series.with(id, |s| {
+                        let verdict = s.check(t, v, window, None);
+                        if verdict.is_ok() {
+                            s.pending += 1;
+                        }
+                        verdict
+                    });
+                    let Some(verdict) = checked else { return Ok(None) };
+                    let verdict = verdict?;
+                    let i = self.series.len() as u32;
+                    self.series.push(StagedSeries { id: Some(id), labels: None, last: None, ooo: Vec::new() });
+                    self.by_id.insert(id, i);
+                    return self.stage_sample(i, verdict, t, v).map(Some);
+                }
+            }
+        };
+        if t < self.head.min_valid_time() {
+            return Err(AppendError::OutOfBounds);
+        }
+        self.append_staged(idx, t, v).map(Some)
+    }
+
+    /// Releases the pins of the series staged by reference (see [`StagedSeries::labels`]).
+    fn unpin(&mut self) {
+        for st in &mut self.series {
+            if st.labels.is_none()
+                && let Some(id) = st.id.take()
+            {
+                self.head.series.with(id, |s| s.pending = s.pending.saturating_sub(1));
+            }
+        }
     }
 
     /// Records a checked sample of staged series `idx`.
@@ -197,11 +261,19 @@ impl HeadAppender {
             if !used[i] || st.id.is_some_and(|id| head.series.with(id, |_| ()).is_some()) {
                 continue;
             }
-            match head.get_or_create(&st.labels, st.labels.hash64(), None) {
+            // A series staged by reference is pinned, so it still exists; were it gone, there
+            // would be no labels to recreate it with and its samples are dropped as rejected.
+            let created = match &st.labels {
+                Some(labels) => head.get_or_create(labels, labels.hash64(), None),
+                None => Err(AppendError::OutOfBounds),
+            };
+            match created {
                 Ok((id, created)) => {
                     st.id = Some(id);
                     if created {
-                        new_series.push((id, st.labels.clone()));
+                        if let Some(labels) = &st.labels {
+                        new_series.push((id, labels.clone()));
+                    }
                         stats.series_created += 1;
                     }
                 }
@@ -234,12 +306,20 @@ impl HeadAppender {
         }
         head.metrics.samples_appended.add(stats.samples);
         self.samples.clear();
+        self.unpin();
         Ok(stats)
     }
 
     /// Discards everything staged.
     pub fn rollback(self) -> Result<()> {
         Ok(())
+    }
+}
+
+impl Drop for HeadAppender {
+    /// A rollback, or an appender dropped without commit: release the pins.
+    fn drop(&mut self) {
+        self.unpin();
     }
 }
 
@@ -256,6 +336,14 @@ impl Appender for HeadAppender {
             self.head.metrics.rejected(e);
         }
         r
+    }
+
+    fn append_ref(&mut self, r: SeriesRef, t: Timestamp, v: f64) -> Result<Option<SeriesRef>, AppendError> {
+        let res = self.append_ref_inner(r, t, v);
+        if let Err(e) = &res {
+            self.head.metrics.rejected(e);
+        }
+        res
     }
 
     fn commit(self: Box<Self>) -> Result<CommitStats> {

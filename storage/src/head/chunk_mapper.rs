@@ -10,7 +10,8 @@
 //!         | data <len bytes> | CRC32C <4b BE> over series_ref .. data
 //! ```
 //!
-//! Files are cut at 128 MiB. After a restart writing continues in a new file. A file with a
+//! Files are cut at 128 MiB. After a restart writing continues in a new file. An all-zero rest
+//! of a file ends its data (Prometheus writes its files zero-padded). A file with a
 //! bad header or a bad record is truncated at the first bad record, and all later files are
 //! deleted (their data is still in the WAL), with a warning.
 
@@ -317,6 +318,12 @@ fn scan_file(path: &Path, buf: &[u8], seq: u32, out: &mut Vec<MappedChunk>) -> (
                 out.push(c);
                 off = end;
             }
+            // Prometheus pre-allocates its head chunk files: an all-zero rest is the end of
+            // the written data, not corruption.
+            Err(_) if buf[off..].iter().all(|&b| b == 0) => {
+                tracing::debug!(path = %path.display(), offset = off, "zero padding ends the head chunk file");
+                return (off, true);
+            }
             Err(what) => {
                 tracing::warn!(path = %path.display(), offset = off, %what, "corrupt head chunk record");
                 return (off, false);
@@ -466,6 +473,34 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(fs::metadata(&p).unwrap().len() as usize, HEADER_LEN + 2 * rec_len);
         assert!(!file_name(dir.path(), 2).exists());
+    }
+
+    #[test]
+    fn zero_padded_files_like_prometheus_are_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = ChunkDiskMapper::open(dir.path()).unwrap();
+        let refs = write_some(&m);
+        drop(m);
+        let (m, _) = ChunkDiskMapper::open(dir.path()).unwrap();
+        let second = m.write(1, 100, 200, 1, b"second file").unwrap();
+        drop(m);
+        let p = file_name(dir.path(), 1);
+        let len = fs::metadata(&p).unwrap().len();
+        fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(128 * 1024).unwrap();
+        let (m, found) = ChunkDiskMapper::open(dir.path()).unwrap();
+        assert_eq!(found.len(), refs.len() + 1, "chunks of both files kept");
+        assert!(file_name(dir.path(), 2).exists(), "a later file is not deleted");
+        assert_eq!(m.read(second).unwrap().bytes, b"second file");
+        assert!(fs::metadata(&p).unwrap().len() > len, "nothing truncated");
+        // Garbage after zeros is still corruption.
+        drop(m);
+        let mut b = fs::read(&p).unwrap();
+        let n = b.len();
+        b[n - 1] = 1;
+        fs::write(&p, &b).unwrap();
+        let (_m, found) = ChunkDiskMapper::open(dir.path()).unwrap();
+        assert_eq!(found.len(), refs.len());
+        assert_eq!(fs::metadata(&p).unwrap().len(), len);
     }
 
     #[test]

@@ -73,19 +73,23 @@ impl Replayer<'_> {
         {
             let min_valid = self.head.min_valid_time();
             let mut n = 0;
+            let mut kept_min = None;
             self.head.series.with(id, |ms| {
                 for c in chunks.iter().filter(|c| c.encoding & OOO_MASK == 0 && c.maxt >= min_valid) {
                     let before = ms.closed.len();
                     ms.push_mapped(c.chunk_ref, c.mint, c.maxt);
                     n += ms.closed.len() - before;
+                    kept_min.get_or_insert(c.mint);
                 }
                 if let Some(last) = ms.closed.last() {
                     mapped_max = last.maxt;
                 }
             });
             self.head.chunk_created(n as i64);
-            if let Some(first) = chunks.first() {
-                self.head.note_time(first.mint);
+            // Only chunks kept count: older ones (persisted in blocks, still in a chunk file
+            // that holds newer chunks too) must not pull the head's min time back.
+            if let Some(mint) = kept_min {
+                self.head.note_time(mint);
             }
             if mapped_max > i64::MIN {
                 self.head.note_time(mapped_max);
@@ -163,7 +167,8 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
         mapped.entry(c.series_ref).or_default().push(c);
     }
     let wal_dir = dir.join(WAL_DIR);
-    let wal_opts = WalOptions { fsync: opts.fsync, registry: Some(opts.registry.clone()), ..Default::default() };
+    let wal_opts =
+        WalOptions { segment_size: opts.wal_segment_size, fsync: opts.fsync, registry: Some(opts.registry.clone()) };
     let mut head = Head::new_empty(opts, None, Some(mapper));
     head.set_min_valid_time(head.opts.min_valid_time);
     let started = std::time::Instant::now();
@@ -199,6 +204,7 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
         skipped,
         unused_chunks,
         removed_empty = empty.len(),
+        other_records_skipped = stats.as_ref().map_or(0, |s| s.skipped_records),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "head replayed"
     );

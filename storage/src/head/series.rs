@@ -113,13 +113,17 @@ pub(crate) struct MemSeries {
     #[allow(clippy::box_collection)]
     pub ooo: Option<Box<Vec<Sample>>>,
     pub first_chunk_id: u32,
+    /// Appenders holding samples for this series staged by reference only, without its labels
+    /// ([`crate::Appender::append_ref`]): while non-zero the series is not garbage-collected, so
+    /// their commit finds it. (Fits in padding: costs no memory.)
+    pub pending: u32,
     /// When the open chunk must be cut.
     pub next_at: Timestamp,
 }
 
 impl MemSeries {
     pub fn new(labels: Box<[u32]>) -> Self {
-        MemSeries { labels, closed: Box::new([]), open: None, ooo: None, first_chunk_id: 0, next_at: i64::MIN }
+        MemSeries { labels, closed: Box::new([]), open: None, ooo: None, first_chunk_id: 0, pending: 0, next_at: i64::MIN }
     }
 
     /// Decides where `(t, v)` goes given the series' data, or why it is rejected.
@@ -220,8 +224,12 @@ impl MemSeries {
         self.closed.len() + usize::from(self.open.is_some())
     }
 
+    /// Nothing to keep: no data, and no appender about to commit some by reference.
     pub fn is_empty(&self) -> bool {
-        self.closed.is_empty() && self.open.is_none() && self.ooo.as_ref().is_none_or(|b| b.is_empty())
+        self.pending == 0
+            && self.closed.is_empty()
+            && self.open.is_none()
+            && self.ooo.as_ref().is_none_or(|b| b.is_empty())
     }
 
     /// Oldest timestamp held (in-order or out-of-order).

@@ -153,6 +153,27 @@ fn seek_skips_chunks_without_decoding() {
 }
 
 #[test]
+fn range_trims_overlapping_groups() {
+    // Chunk 1 overlaps chunk 0 but lies before the range: only chunk 0's samples in range.
+    check_chunks(&[&[(1, 1.0), (6, 6.0), (10, 10.0)], &[(3, 3.0), (4, 4.0)]], &[], 5, 20, &[(6, 6.0), (10, 10.0)]);
+    // Chunk 1 lies after the range, chunk 0 is trimmed at both ends.
+    check_chunks(&[&[(1, 1.0), (6, 6.0), (30, 30.0)], &[(25, 25.0), (26, 26.0)]], &[], 5, 20, &[(6, 6.0)]);
+    // Trimmed before the merge still keeps the earlier chunk's sample on duplicates.
+    check_chunks(&[&[(1, 1.0), (6, 6.0)], &[(6, 66.0), (7, 7.0)]], &[], 6, 6, &[(6, 6.0)]);
+}
+
+#[test]
+fn chunks_outside_the_range_are_not_read() {
+    // Chunk 1 (overlapping chunk 0, in the same group) is garbage but before the range.
+    let (mem, metas) = chunks_of(&[&[(1, 1.0), (10, 10.0)], &[(2, 2.0), (3, 3.0)]]);
+    let mut mem = Arc::try_unwrap(mem).ok().unwrap();
+    mem.chunks[1].bytes = vec![0xff; 3];
+    let mut it = ChunkSeriesIterator::new(Arc::new(mem), metas, vec![], 5, 100);
+    assert_eq!(drain(&mut it), [(10, 10.0)]);
+    assert!(it.err().is_none());
+}
+
+#[test]
 fn corrupt_chunk_surfaces_as_err() {
     let (mem, metas) = chunks_of(&[&[(1, 1.0), (2, 2.0)]]);
     let mut mem = Arc::try_unwrap(mem).ok().unwrap();

@@ -28,6 +28,9 @@ pub struct ReplayStats {
     pub series: u64,
     pub samples: u64,
     pub tombstones: u64,
+    /// Records of other Prometheus types (exemplars, metadata, histograms, ...) skipped: a
+    /// Prometheus WAL may hold them, and they are valid, just not kept by tickdb.
+    pub skipped_records: u64,
     /// The corruption replay stopped at; everything before it was replayed. Pass the stats to
     /// [`super::Wal::open_after_replay`] to repair it.
     pub corruption: Option<Corruption>,
@@ -97,6 +100,10 @@ fn count_and_call(c: &mut Counts, r: Record, f: &mut dyn FnMut(Record) -> Result
     f(r)
 }
 
+/// Record types Prometheus writes that tickdb does not keep (tsdb/record): exemplars (4), mmap
+/// markers (5), metadata (6), histogram samples (7-10), samples V2 and histograms V2 (11-13).
+const OTHER_PROMETHEUS_TYPES: std::ops::RangeInclusive<u8> = 4..=13;
+
 /// Reads `segs` in order (they must be consecutive), decoding records and passing them to `f`.
 /// Fills the segment and record counts and the corruption of `stats`.
 pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -> Result<()>, stats: &mut ReplayStats) -> Result<()> {
@@ -112,7 +119,12 @@ pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -
         }
         prev = Some((*i, p));
         let mut counts = Counts { records: 0, series: 0, samples: 0, tombstones: 0 };
+        let mut skipped = 0u64;
         let (_, c) = read_segment(*i, p, &mut |rec| match Record::decode(rec) {
+            Err(_) if rec.first().is_some_and(|t| OTHER_PROMETHEUS_TYPES.contains(t)) => {
+                skipped += 1;
+                Ok(Step::Continue)
+            }
             Ok(r) => {
                 count_and_call(&mut counts, r, f)?;
                 Ok(Step::Continue)
@@ -123,6 +135,7 @@ pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -
         stats.series += counts.series;
         stats.samples += counts.samples;
         stats.tombstones += counts.tombstones;
+        stats.skipped_records += skipped;
         stats.segments_read += 1;
         stats.last_segment = Some(*i);
         if c.is_some() {

@@ -2,9 +2,13 @@
 //!
 //! Prometheus's `wlog` framing: a segment is a sequence of 32 KiB pages; a record is split into
 //! fragments that never cross a page, each `type<1b> len<2b BE> crc32c<4b BE> data`. Types:
-//! 0 page padding (rest of the page is zero), 1 full, 2 first, 3 middle, 4 last; bits 3-4 flag
-//! snappy/zstd compression (not written by tickdb, rejected on read). A page with fewer than 7
-//! free bytes left is zero-padded. Only the last page of a segment may be partial.
+//! 0 page padding (rest of the page is zero), 1 full, 2 first, 3 middle, 4 last; bit 3 (`0x08`)
+//! flags a snappy-compressed record, bit 4 (`0x10`) a zstd-compressed one. The whole record is
+//! compressed once, before it is split, so the flag of its first fragment tells how to read the
+//! assembled payload. tickdb writes uncompressed records; it reads snappy ones (Prometheus 2.x
+//! compresses its WAL with snappy by default) and refuses zstd ones with an error (not treated
+//! as a corrupt tail, so a valid log is never truncated). A page with fewer than 7 free bytes
+//! left is zero-padded. Only the last page of a segment may be partial.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -24,6 +28,10 @@ const MIDDLE: u8 = 3;
 const LAST: u8 = 4;
 const TYPE_MASK: u8 = 0x07;
 const COMPRESSION_MASK: u8 = 0x18;
+const SNAPPY: u8 = 0x08;
+const ZSTD: u8 = 0x10;
+/// Largest decompressed record accepted (a bad length prefix must not allocate gigabytes).
+const MAX_DECOMPRESSED_RECORD: usize = 256 << 20;
 
 /// `%08d`, as Prometheus names segments.
 pub fn segment_name(index: u32) -> String {
@@ -281,6 +289,9 @@ fn read_segment_from(
     let mut rec: Vec<u8> = Vec::new();
     // Offset of the first fragment of the record being assembled.
     let mut rec_start: Option<u64> = None;
+    // Compression flag of the record being assembled (from its first fragment).
+    let mut rec_comp = 0u8;
+    let mut decompressed: Vec<u8> = Vec::new();
     let mut records = 0u64;
     let mut page_off = 0u64;
     let corrupt = |offset: u64, what: String| Corruption { segment: index, path: path.to_path_buf(), offset, what };
@@ -307,11 +318,9 @@ fn read_segment_from(
             }
             let len = u16::from_be_bytes([page[i + 1], page[i + 2]]) as usize;
             let crc = u32::from_be_bytes([page[i + 3], page[i + 4], page[i + 5], page[i + 6]]);
-            if typ & COMPRESSION_MASK != 0 {
-                return Ok((records, Some(corrupt(good_end, format!("compressed fragment (type {typ:#04x}) not supported")))));
-            }
             let base = typ & TYPE_MASK;
-            if typ & !(TYPE_MASK | COMPRESSION_MASK) != 0 || base > LAST {
+            let comp = typ & COMPRESSION_MASK;
+            if typ & !(TYPE_MASK | COMPRESSION_MASK) != 0 || base > LAST || comp == COMPRESSION_MASK {
                 return Ok((records, Some(corrupt(good_end, format!("invalid fragment type {typ:#04x}")))));
             }
             if i + HEADER_SIZE + len > n {
@@ -322,12 +331,22 @@ fn read_segment_from(
             if crc32c::crc32c(data) != crc {
                 return Ok((records, Some(corrupt(good_end, format!("fragment checksum mismatch at {at}")))));
             }
+            if comp == ZSTD {
+                return Err(Error::Other(format!(
+                    "{}: zstd-compressed WAL record at offset {at} is not supported (use snappy or no WAL compression)",
+                    path.display()
+                )));
+            }
             let complete: Option<(u64, bool)> = match (base, rec_start) {
-                (FULL, None) => Some((at, false)),
+                (FULL, None) => {
+                    rec_comp = comp;
+                    Some((at, false))
+                }
                 (FIRST, None) => {
                     rec.clear();
                     rec.extend_from_slice(data);
                     rec_start = Some(at);
+                    rec_comp = comp;
                     None
                 }
                 (MIDDLE, Some(_)) => {
@@ -343,7 +362,13 @@ fn read_segment_from(
                 }
             };
             if let Some((start, assembled)) = complete {
-                let payload: &[u8] = if assembled { &rec } else { data };
+                let mut payload: &[u8] = if assembled { &rec } else { data };
+                if rec_comp == SNAPPY {
+                    if let Err(what) = snappy_decode(payload, &mut decompressed) {
+                        return Ok((records, Some(corrupt(start, what))));
+                    }
+                    payload = &decompressed;
+                }
                 match f(payload)? {
                     Step::Continue => records += 1,
                     Step::Corrupt(what) => return Ok((records, Some(corrupt(start, what)))),
@@ -361,6 +386,19 @@ fn read_segment_from(
         return Ok((records, Some(corrupt(s, "torn record at end of segment".into()))));
     }
     Ok((records, None))
+}
+
+/// Decompresses a snappy (block format) record into `out`.
+fn snappy_decode(data: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    let len = snap::raw::decompress_len(data).map_err(|e| format!("bad snappy record: {e}"))?;
+    if len > MAX_DECOMPRESSED_RECORD {
+        return Err(format!("snappy record claims {len} bytes, more than the {MAX_DECOMPRESSED_RECORD} allowed"));
+    }
+    out.clear();
+    out.resize(len, 0);
+    let n = snap::raw::Decoder::new().decompress(data, out).map_err(|e| format!("bad snappy record: {e}"))?;
+    out.truncate(n);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -420,6 +458,69 @@ mod tests {
         assert_eq!(read_all(&bytes), (recs, None));
     }
 
+    /// Frames `payload` as one record split into fragments of at most `frag` bytes, each
+    /// fragment's type byte or'ed with `flags` (as Prometheus's writer does).
+    fn frame(payload: &[u8], frag: usize, flags: u8) -> Vec<u8> {
+        let parts: Vec<&[u8]> = if payload.is_empty() { vec![payload] } else { payload.chunks(frag).collect() };
+        let mut out = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let typ = match (i, parts.len()) {
+                (_, 1) => FULL,
+                (0, _) => FIRST,
+                (i, n) if i == n - 1 => LAST,
+                _ => MIDDLE,
+            };
+            out.push(typ | flags);
+            out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            out.extend_from_slice(&crc32c::crc32c(p).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    #[test]
+    fn snappy_records_are_decompressed() {
+        let check = |rec: &[u8], frag: usize| {
+            let comp = snap::raw::Encoder::new().compress_vec(rec).unwrap();
+            let mut bytes = frame(&comp, frag, SNAPPY);
+            bytes.extend(frame(b"plain", 100, 0));
+            assert_eq!(read_all(&bytes), (vec![rec.to_vec(), b"plain".to_vec()], None), "frag {frag}");
+        };
+        check(b"", 100);
+        check(b"hello hello hello hello", 100);
+        let big: Vec<u8> = (0..5000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        check(&big, 100_000);
+        check(&big, 7);
+        check(&big, 1000);
+    }
+
+    #[test]
+    fn bad_snappy_records_and_zstd() {
+        // Valid framing, garbage snappy: corruption at the record start.
+        let mut bytes = frame(b"ok", 100, 0);
+        bytes.extend(frame(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2], 100, SNAPPY));
+        let (got, c) = read_all(&bytes);
+        assert_eq!(got, [b"ok".to_vec()]);
+        let (off, what) = c.unwrap();
+        assert_eq!(off, 9);
+        assert!(what.contains("snappy"), "{what}");
+        // A huge claimed length is refused before allocating.
+        let mut huge = Vec::new();
+        let mut n: u64 = 1 << 31;
+        while n >= 0x80 {
+            huge.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        huge.push(n as u8);
+        let (_, c) = read_all(&frame(&huge, 100, SNAPPY));
+        assert!(c.unwrap().1.contains("snappy"));
+        // zstd: an error, never a truncation point.
+        let e = read_segment_from(0, Path::new("seg"), &frame(b"x", 100, ZSTD)[..], &mut |_| Ok(Step::Continue))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zstd"), "{e}");
+    }
+
     #[test]
     fn corruptions_are_reported_with_offsets() {
         let recs = vec![b"one".to_vec(), b"two".to_vec()];
@@ -441,8 +542,11 @@ mod tests {
         b[10] = 0x21;
         check(&b, 1, 10, "invalid fragment type");
         let mut b = good.clone();
-        b[10] = FULL | 0x08;
-        check(&b, 1, 10, "compressed");
+        b[10] = FULL | SNAPPY;
+        check(&b, 1, 10, "bad snappy record");
+        let mut b = good.clone();
+        b[10] = FULL | SNAPPY | ZSTD;
+        check(&b, 1, 10, "invalid fragment type");
         let mut b = good.clone();
         b[10] = LAST;
         check(&b, 1, 10, "unexpected fragment");

@@ -333,6 +333,22 @@ fn undecodable_record_stops_replay() {
 }
 
 #[test]
+fn other_prometheus_record_types_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap();
+    wal.log_record(&samples_record(3, 1)).unwrap();
+    // An exemplar record and a metadata record, as a Prometheus WAL may hold.
+    wal.log(&[&[4u8, 0, 0, 0, 0, 0, 0, 0, 1]]).unwrap();
+    wal.log(&[&[6u8, 1, 2]]).unwrap();
+    wal.log_record(&samples_record(3, 2)).unwrap();
+    drop(wal);
+    let (got, stats) = replay_all(dir.path());
+    assert_eq!(got.len(), 2);
+    assert_eq!(stats.skipped_records, 2);
+    assert!(stats.corruption.is_none());
+}
+
+#[test]
 fn callback_errors_propagate() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap();
