@@ -325,10 +325,11 @@ impl DecodeState {
                 self.t_delta = d;
             }
             _ => {
-                let mut prefix = 0u32;
-                while prefix < 4 && r.read_bit().ok_or(TRUNCATED)? {
-                    prefix += 1;
-                }
+                // The bucket prefix: up to four 1 bits ended by a 0 (`0`, `10`, `110`,
+                // `1110`, `1111`), read in one go. Past the end the peek reads zeros, so a
+                // prefix the stream cannot hold fails to be skipped.
+                let prefix = (!(r.peek(4) << 60)).leading_zeros().min(4);
+                r.skip(if prefix == 4 { 4 } else { prefix + 1 }).ok_or(TRUNCATED)?;
                 let dod = match prefix {
                     0 => 0,
                     4 => r.read_bits(64).ok_or(TRUNCATED)? as i64,
@@ -351,12 +352,17 @@ impl DecodeState {
 
     fn read_value(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
         const TRUNCATED: &str = "truncated chunk";
-        if !r.read_bit().ok_or(TRUNCATED)? {
+        // `0` = same value, `10` = reuse the window, `11` = new window; peeked together.
+        let ctrl = r.peek(2);
+        if ctrl < 0b10 {
+            r.skip(1).ok_or(TRUNCATED)?;
             return Ok(());
         }
-        if r.read_bit().ok_or(TRUNCATED)? {
-            let leading = r.read_bits(5).ok_or(TRUNCATED)? as u8;
-            let mut sig = r.read_bits(6).ok_or(TRUNCATED)? as u8;
+        r.skip(2).ok_or(TRUNCATED)?;
+        if ctrl == 0b11 {
+            let window = r.read_bits(11).ok_or(TRUNCATED)?;
+            let leading = (window >> 6) as u8;
+            let mut sig = (window & 0x3f) as u8;
             if sig == 0 {
                 sig = 64;
             }

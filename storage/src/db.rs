@@ -159,9 +159,21 @@ impl Db {
         let lock = DirLock::acquire(dir)?;
         let metrics = DbMetrics::new(&opts.registry);
         let blocks = load_blocks(dir, &metrics)?;
-        // Samples older than the newest block are out of bounds, and skipped by WAL replay
-        // (as in Prometheus).
-        let min_valid_time = blocks.iter().map(|b| b.block.meta().max_time).max().unwrap_or(i64::MIN);
+        // Samples older than what the head itself persisted are in blocks already: WAL replay
+        // skips them and appends get "out of bounds". Imported or copied-in blocks do not count
+        // (see `dir::read_head_watermark`), so they never make the head drop acknowledged data.
+        // A data dir with a WAL but no watermark was written by Prometheus: there every block
+        // came from the head, so the newest block is the bound (Prometheus's own rule).
+        let min_valid_time = match dir::read_head_watermark(dir)? {
+            Some(t) => t,
+            None if dir.join(crate::head::WAL_DIR).exists() => {
+                blocks.iter().map(|b| b.block.meta().max_time).max().unwrap_or(i64::MIN)
+            }
+            None => {
+                dir::write_head_watermark(dir, i64::MIN)?;
+                i64::MIN
+            }
+        };
         let head = Head::open(HeadOptions {
             dir: Some(dir.to_path_buf()),
             fsync: opts.fsync,
@@ -327,6 +339,11 @@ impl Db {
         let Some(out) = out else { return Ok(None) };
         let meta = out.meta.clone();
         self.add_block(out)?;
+        // The block is durable: from now on the head need not keep (or replay) what it holds.
+        let watermark = dir::read_head_watermark(&self.dir)?.unwrap_or(i64::MIN);
+        if maxt > watermark {
+            dir::write_head_watermark(&self.dir, maxt)?;
+        }
         Ok(Some(meta))
     }
 

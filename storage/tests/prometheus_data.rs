@@ -132,8 +132,6 @@ fn prometheus_snapshot_block_is_read_with_new_head_data() {
     let new: Labels = Labels::from_pairs([("__name__", "tickdb_new"), ("job", "self")]);
     let t0 = meta.max_time;
     let mut app = db.appender();
-    // Older than the block's end: out of bounds, as in Prometheus.
-    assert!(app.append(None, &up, meta.min_time, 0.0).is_err());
     for i in 0..10 {
         app.append(None, &up, t0 + i * 1000, 0.5).unwrap();
         app.append(None, &new, t0 + i * 1000, i as f64).unwrap();
@@ -228,4 +226,51 @@ fn prometheus_block_and_wal_together() {
     }
     assert!(wal.values().flatten().any(|(t, _)| *t < block_end), "fixtures are expected to overlap");
     assert_same(&read_all(&db, i64::MIN, i64::MAX, checked()), &want, "block + WAL");
+}
+
+/// Blocks copied into a tickdb data dir (migration, `tsdb import`) must never make the head drop
+/// or refuse samples of their time range: Prometheus skips WAL samples older than its newest
+/// block, which would silently lose acknowledged samples here.
+#[test]
+fn copied_in_block_does_not_drop_or_refuse_head_samples() {
+    let d = tempfile::tempdir().unwrap();
+    // The block's range, known from the fixture.
+    let (bmin, bmax) = {
+        let probe = tempfile::tempdir().unwrap();
+        copy_dir(&fixtures().join(BLOCK), &probe.path().join(BLOCK));
+        let db = Db::open(probe.path(), opts()).unwrap();
+        let m = db.block_metas()[0].clone();
+        (m.min_time, m.max_time)
+    };
+    let mine: Labels = Labels::from_pairs([("__name__", "tickdb_acked"), ("job", "mine")]);
+    let times: Vec<i64> = (0..20).map(|i| bmin + i * (bmax - bmin) / 20).collect();
+    {
+        let db = Db::open(d.path(), opts()).unwrap();
+        let mut app = db.appender();
+        for (i, t) in times.iter().enumerate() {
+            app.append(None, &mine, *t, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        db.close().unwrap();
+    }
+    // Migrate: copy a Prometheus block over the same time range into the stopped data dir.
+    copy_dir(&fixtures().join(BLOCK), &d.path().join(BLOCK));
+    let db = Db::open(d.path(), opts()).unwrap();
+    assert_eq!(db.block_metas().len(), 1);
+    let got = read_all(&db, i64::MIN, i64::MAX, Matcher::equal("job", "mine"));
+    let want: Vec<(i64, f64)> = times.iter().enumerate().map(|(i, t)| (*t, i as f64)).collect();
+    assert_eq!(got[&mine.to_string()], want, "acknowledged head samples survive the copied-in block");
+    // Appends inside the block's range are still accepted (merged at query and compaction time).
+    let mut app = db.appender();
+    app.append(None, &mine, bmax - 1, 99.0).unwrap();
+    app.commit().unwrap();
+    // Persisting the head writes a block overlapping the copied one; the data stays whole.
+    db.maintain(bmax + 10 * 3600 * 1000).unwrap();
+    let before = read_all(&db, i64::MIN, i64::MAX, all());
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(d.path(), opts()).unwrap();
+    let after = read_all(&db, i64::MIN, i64::MAX, all());
+    assert_same(&after, &before, "after persist + reopen");
+    assert_eq!(after[&mine.to_string()].len(), 21);
 }

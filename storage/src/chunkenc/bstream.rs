@@ -88,14 +88,10 @@ impl<'a> BitReader<'a> {
     }
 
     /// Loads 8 bytes big-endian from `byte`, zero-filled past the end.
-    #[inline]
+    #[inline(always)]
     fn load(&self, byte: usize) -> u64 {
-        match self.bytes.get(byte..byte + 8) {
-            Some(s) => {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(s);
-                u64::from_be_bytes(a)
-            }
+        match self.bytes.get(byte..byte + 8).and_then(|s| <[u8; 8]>::try_from(s).ok()) {
+            Some(a) => u64::from_be_bytes(a),
             None => {
                 let mut a = [0u8; 8];
                 let rest = self.bytes.get(byte..).unwrap_or(&[]);
@@ -109,22 +105,47 @@ impl<'a> BitReader<'a> {
     #[inline]
     pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
+        let end = self.pos + n as usize;
+        if end > self.bytes.len() * 8 {
+            return None;
+        }
         if n == 0 {
             return Some(0);
         }
         if n > 56 {
             // A 64-bit window starting mid-byte holds at least 57 bits: split wide reads.
-            let hi = self.read_bits(n - 32)?;
-            let lo = self.read_bits(32)?;
+            let hi = self.read_checked(n - 32);
+            let lo = self.read_checked(32);
             return Some((hi << 32) | lo);
         }
+        Some(self.read_checked(n))
+    }
+
+    /// Reads `n` bits (1 ≤ n ≤ 56) known to be there.
+    #[inline(always)]
+    fn read_checked(&mut self, n: u32) -> u64 {
+        let w = self.peek(n);
+        self.pos += n as usize;
+        w
+    }
+
+    /// The next `n` bits (1 ≤ n ≤ 56) without consuming them, zero-filled past the end.
+    #[inline(always)]
+    pub(crate) fn peek(&self, n: u32) -> u64 {
+        debug_assert!((1..=56).contains(&n));
+        let w = self.load(self.pos / 8) << (self.pos % 8);
+        w >> (64 - n)
+    }
+
+    /// Consumes `n` bits; `None` (nothing consumed) if fewer are left.
+    #[inline(always)]
+    pub(crate) fn skip(&mut self, n: u32) -> Option<()> {
         let end = self.pos + n as usize;
         if end > self.bytes.len() * 8 {
             return None;
         }
-        let w = self.load(self.pos / 8) << (self.pos % 8);
         self.pos = end;
-        Some(w >> (64 - n))
+        Some(())
     }
 
     #[inline]

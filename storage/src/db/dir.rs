@@ -35,7 +35,7 @@ impl DirLock {
             Ok(()) => Ok(DirLock { file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Other(format!(
                 "data directory {} is locked by another tickdb process (lock file {}); \
-                 stop it first or use another --storage.tsdb.path",
+                 stop it first or use another --data-dir",
                 dir.display(),
                 path.display()
             ))),
@@ -151,4 +151,41 @@ mod tests {
         remove_block_dir(&d.path().join(u.to_string())).unwrap();
         assert!(scan(d.path()).unwrap().blocks.is_empty());
     }
+}
+
+/// Name of the file recording how far the head has been persisted into blocks.
+pub const HEAD_WATERMARK_FILE: &str = "head_persisted";
+
+/// How far (exclusive ms) this data dir's head has been persisted into blocks.
+///
+/// WAL replay skips samples older than this (they are in blocks already) and appends older than
+/// it are out of bounds. Blocks that did not come from the head (imported with `tsdb import` or
+/// copied in from Prometheus) do not move it, so they never make the head drop or refuse
+/// samples of their time range: both are kept and merged at query and compaction time.
+///
+/// `Ok(None)` when the file does not exist: a new data dir, or one written by Prometheus.
+pub fn read_head_watermark(dir: &Path) -> Result<Option<i64>> {
+    let path = dir.join(HEAD_WATERMARK_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    text.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| Error::corruption(&path, 0, format!("head watermark is not an integer: {:?}", text.trim())))
+}
+
+/// Durably records the head watermark (written to a temp file, fsync'd, renamed, dir fsync'd).
+pub fn write_head_watermark(dir: &Path, t: i64) -> Result<()> {
+    use std::io::Write as _;
+    let path = dir.join(HEAD_WATERMARK_FILE);
+    let tmp = dir.join(format!("{HEAD_WATERMARK_FILE}.tmp"));
+    let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    f.write_all(format!("{t}\n").as_bytes()).map_err(|e| Error::io("write", &tmp, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+    crate::block::sync_dir(dir)
 }

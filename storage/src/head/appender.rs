@@ -354,3 +354,78 @@ impl Appender for HeadAppender {
         HeadAppender::rollback(*self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::HeadOptions;
+    use crate::labels;
+
+    fn head() -> Arc<Head> {
+        Head::open(HeadOptions::default()).unwrap()
+    }
+
+    /// Creates series `{__name__="m", i=<i>}` with one sample at t=10 and returns its ref.
+    fn create(head: &Arc<Head>, i: &str) -> SeriesRef {
+        let mut app = head.appender();
+        let r = app.append(None, &labels! {"__name__" => "m", "i" => i}, 10, 1.0).unwrap();
+        assert_eq!(app.commit().unwrap().samples, 1);
+        let mut app = head.appender();
+        let r2 = Appender::append(&mut app, Some(r), &labels! {"__name__" => "m", "i" => i}, 10, 1.0).unwrap();
+        assert!(r2.0 & PENDING_BIT == 0, "{r2:?}");
+        r2
+    }
+
+    fn max_time(head: &Head, r: SeriesRef) -> Option<Timestamp> {
+        head.series.with(r.0 as u32, |s| s.max_time())
+    }
+
+    #[test]
+    fn append_ref_stages_by_reference() {
+        let head = head();
+        let r = create(&head, "a");
+        let mut app = head.appender();
+        // Unknown refs (never created, or of another appender's staged series) are `None`.
+        assert_eq!(app.append_ref(SeriesRef(9999), 20, 1.0), Ok(None));
+        assert_eq!(app.append_ref(SeriesRef(PENDING_BIT | (u64::from(app.seq ^ 1) << 32)), 20, 1.0), Ok(None));
+        assert_eq!(app.append_ref(r, 20, 2.0), Ok(Some(r)));
+        assert_eq!(app.append_ref(r, 30, 3.0), Ok(Some(r)));
+        // Checked against what is staged and what is stored.
+        assert_eq!(app.append_ref(r, 25, 3.0), Err(AppendError::OutOfOrder));
+        assert_eq!(app.append_ref(r, 30, 4.0), Err(AppendError::DuplicateSampleForTimestamp));
+        assert_eq!(app.append_ref(r, 30, 3.0), Ok(Some(r)));
+        assert_eq!(max_time(&head, r), Some(10), "nothing visible before commit");
+        assert_eq!(Box::new(app).commit().unwrap().samples, 2);
+        assert_eq!(max_time(&head, r), Some(30));
+        // A series staged as new by this appender is reachable by its pending ref.
+        let mut app = head.appender();
+        let p = app.append(None, &labels! {"__name__" => "m", "i" => "new"}, 5, 1.0).unwrap();
+        assert!(p.0 & PENDING_BIT != 0);
+        assert_eq!(app.append_ref(p, 6, 1.0), Ok(Some(p)));
+        assert_eq!(app.commit().unwrap(), CommitStats { samples: 2, series_created: 1 });
+    }
+
+    #[test]
+    fn staged_refs_pin_their_series_until_commit_or_rollback() {
+        let head = head();
+        let a = create(&head, "a");
+        let b = create(&head, "b");
+        let mut app = head.appender();
+        assert_eq!(app.append_ref(a, 1000, 1.0), Ok(Some(a)));
+        let mut other = head.appender();
+        assert_eq!(other.append_ref(b, 1000, 1.0), Ok(Some(b)));
+        // Everything so far is older than 500: both series would be garbage-collected.
+        head.truncate(500).unwrap();
+        assert_eq!(head.num_series(), 2);
+        assert_eq!(app.commit().unwrap().samples, 1);
+        assert_eq!(max_time(&head, a), Some(1000));
+        drop(other);
+        head.truncate(501).unwrap();
+        assert_eq!(head.num_series(), 1, "b, no longer pinned, is removed; a has data");
+        assert_eq!(max_time(&head, b), None);
+        // A stale ref: the caller falls back to labels.
+        let mut app = head.appender();
+        assert_eq!(app.append_ref(b, 2000, 1.0), Ok(None));
+        assert_eq!(app.append_ref(a, 400, 1.0), Err(AppendError::OutOfBounds));
+    }
+}
