@@ -31,9 +31,9 @@ export PROMQLTEST_DIR="${PROMQLTEST_DIR:-$(cd .. && pwd)/shared/promqltest}"
 export RUST_BACKTRACE=1
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --profile ci --no-fail-fast "$@"
-  # nextest does not run doctests
+  # nextest does not run doctests: run them first, so the last thing printed is the summary.
   cargo test --workspace --doc -q
+  cargo nextest run --workspace --profile ci --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi

@@ -7,7 +7,6 @@ use std::io::Write;
 use storage::{Labels, Queryable, SelectHints, Timestamp};
 
 use crate::cli::DumpArgs;
-use crate::gofmt::format_g;
 use crate::server::params::parse_selector;
 
 /// Opens the data directory and dumps to `out`.
@@ -44,7 +43,7 @@ pub fn dump(
             }
             let lbs = s.labels.to_string();
             while let Some(x) = s.samples.next() {
-                writeln!(w, "{lbs} {} {}", format_g(x.v), x.t)?;
+                writeln!(w, "{lbs} {} {}", query::format_go_g(x.v), x.t)?;
             }
             if let Some(e) = s.samples.err() {
                 anyhow::bail!("reading {lbs}: {e}");

@@ -5,7 +5,8 @@
 //! - [`server`]: the HTTP server (remote write, import/export, the Prometheus API).
 //! - [`remote`]: remote-write protobufs and decoding; [`openmetrics`]: text format parser.
 //! - [`engine`] and [`backend`]: what the server needs from the query engine and the storage.
-//! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands; [`gofmt`]: Go's `%g`.
+//! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
+//!   [`query::format_go_g`], Go's `%g`).
 
 pub mod backend;
 pub mod cli;
@@ -13,7 +14,6 @@ pub mod config;
 pub mod dump;
 pub mod duration;
 pub mod engine;
-pub mod gofmt;
 pub mod logging;
 pub mod openmetrics;
 pub mod remote;

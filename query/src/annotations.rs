@@ -4,6 +4,8 @@
 //! the byte offset of the expression it is about and is rendered as `<message> (<line>:<col>)`.
 //! The histogram-monotonicity info merges across steps (count and time range).
 
+use crate::gofmt::go_g;
+
 /// Severity of an annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -144,79 +146,9 @@ pub(crate) fn go_quote(s: &str) -> String {
     storage::labels::go_quote(s)
 }
 
-/// Go's `%g` (`prec == None`: shortest representation) formatting of a float.
-pub(crate) fn go_g(v: f64, prec: Option<usize>) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let e = match prec {
-        None => format!("{:e}", v.abs()),
-        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
-    };
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    let nd = digits.len() as i32;
-    let dp = exp + 1;
-    let eprec = match prec {
-        None => 6,
-        Some(p) => {
-            let p = p as i32;
-            if p > nd && nd >= dp { nd } else { p }
-        }
-    };
-    let sign = if v < 0.0 { "-" } else { "" };
-    if exp < -4 || exp >= eprec {
-        let mut m = digits[..1].to_string();
-        if nd > 1 {
-            m.push('.');
-            m.push_str(&digits[1..]);
-        }
-        let es = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{m}e{es}{:02}", exp.abs());
-    }
-    // Plain notation.
-    let s = if dp <= 0 {
-        format!("0.{}{}", "0".repeat((-dp) as usize), digits)
-    } else if dp >= nd {
-        format!("{}{}", digits, "0".repeat((dp - nd) as usize))
-    } else {
-        format!("{}.{}", &digits[..dp as usize], &digits[dp as usize..])
-    };
-    format!("{sign}{s}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check_g(v: f64, prec: Option<usize>, expected: &str) {
-        assert_eq!(go_g(v, prec), expected, "{v} {prec:?}");
-    }
-
-    #[test]
-    fn go_g_formatting() {
-        check_g(1.1, None, "1.1");
-        check_g(-1.1, None, "-1.1");
-        check_g(1e6, None, "1e+06");
-        check_g(123456.0, None, "123456");
-        check_g(0.0001, None, "0.0001");
-        check_g(0.00001, None, "1e-05");
-        check_g(0.5, Some(2), "0.5");
-        check_g(100.0, Some(2), "1e+02");
-        check_g(50.0, Some(2), "50");
-        check_g(0.25, Some(2), "0.25");
-        check_g(f64::NAN, None, "NaN");
-    }
 
     #[test]
     fn positions() {

@@ -7,12 +7,16 @@
 //! when label-set collisions are detected.
 //!
 //! Children: `binary` (operators and vector matching), `aggregate` (sum, topk, ...), `call`
-//! (function dispatch, range-vector functions).
+//! (function dispatch, range-vector functions), `invariant` (step-invariant sub-expressions,
+//! evaluated once), `accounting` (memory accounting against `max_samples`, Prometheus's
+//! `currentSamples`, and the samples-touched statistic).
 
+mod accounting;
 mod aggregate;
 mod binary;
 mod call;
 mod info;
+mod invariant;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -80,9 +84,14 @@ pub(crate) struct Shared<'a> {
     maxt: i64,
     cache: RefCell<HashMap<usize, Rc<Vec<Loaded>>>>,
     pub annos: RefCell<Annotations>,
+    /// Samples held in memory right now, as Prometheus's `evaluator.currentSamples` counts
+    /// them (see [`Ev::add_samples`]).
     current: Cell<usize>,
-    loaded: Cell<usize>,
+    /// Samples touched by the query (Prometheus's `TotalSamples`): [`QueryStats::samples_loaded`].
+    total: Cell<usize>,
     pos: Positions,
+    /// Nodes evaluated once and repeated over the steps (see `invariant`).
+    invariant: HashSet<usize>,
     pub query: &'a str,
     cancel: Option<&'a AtomicBool>,
     subquery_step: i64,
@@ -143,8 +152,9 @@ pub(crate) fn run(
         cache: RefCell::new(HashMap::new()),
         annos: RefCell::new(Annotations::default()),
         current: Cell::new(0),
-        loaded: Cell::new(0),
+        total: Cell::new(0),
         pos: Positions::compute(query, ast),
+        invariant: invariant::wrapped(ast),
         query,
         cancel,
         subquery_step,
@@ -183,7 +193,7 @@ pub(crate) fn run(
         }
     };
     let (warnings, infos) = sh.annos.borrow().render(query);
-    Ok(QueryResult { value, warnings, infos, stats: QueryStats { samples_loaded: sh.loaded.get() } })
+    Ok(QueryResult { value, warnings, infos, stats: QueryStats { samples_loaded: sh.total.get() } })
 }
 
 /// Drops names marked for removal and merges series that then share a label set.
@@ -345,30 +355,6 @@ impl<'a> Ev<'a> {
         if n.is_multiple_of(TICK_EVERY) { self.check_deadline() } else { Ok(()) }
     }
 
-    /// Accounts one more sample pushed into `pts` (a series being built): every
-    /// [`TICK_EVERY`] samples the batch is added to the query's budget, so a series that would
-    /// blow the limit fails early instead of after being fully built. The caller accounts the
-    /// remainder (`pts.len() % TICK_EVERY`) when the series is done (see [`Ev::finish_series`]).
-    #[inline]
-    pub(crate) fn pushed(&self, len: usize) -> Result<()> {
-        if len.is_multiple_of(TICK_EVERY as usize) { self.add_samples(TICK_EVERY as usize) } else { Ok(()) }
-    }
-
-    /// Accounts the samples of a finished series not yet accounted by [`Ev::pushed`].
-    pub(crate) fn finish_series(&self, len: usize) -> Result<()> {
-        self.add_samples(len % TICK_EVERY as usize)
-    }
-
-    /// Accounts `n` more samples in memory, failing beyond the limit.
-    pub(crate) fn add_samples(&self, n: usize) -> Result<()> {
-        let c = self.sh.current.get() + n;
-        self.sh.current.set(c);
-        if c > self.sh.opts.max_samples {
-            return Err(QueryError::TooManySamples("query execution".into()));
-        }
-        Ok(())
-    }
-
     pub(crate) fn pos(&self, e: &Expr) -> Option<usize> {
         self.sh.pos.get(e)
     }
@@ -402,6 +388,14 @@ impl<'a> Ev<'a> {
         if self.end < self.start {
             return Ok(Val::Matrix(Vec::new()));
         }
+        if !self.is_instant() && self.sh.invariant.contains(&invariant::addr(e)) {
+            return self.eval_step_invariant(e);
+        }
+        self.eval_node(e)
+    }
+
+    /// [`Ev::eval`] without the step-invariance check.
+    pub(crate) fn eval_node(&self, e: &Expr) -> Result<Val> {
         let before = self.sh.current.get();
         let m = match e {
             Expr::StringLiteral(s) => return Ok(Val::Str(s.val.clone())),
@@ -430,9 +424,15 @@ impl<'a> Ev<'a> {
             Expr::Call(c) => call::eval(self, c, e)?,
             Expr::Extension(_) => return Err(QueryError::exec("unsupported expression extension")),
         };
-        let n: usize = m.iter().map(|s| s.points.len()).sum();
-        self.sh.current.set(before);
-        self.add_samples(n)?;
+        // What a node leaves in memory once done, as Prometheus: nodes built by `rangeEval`
+        // (literals, operators), aggregations and selectors hold exactly their result; unary
+        // minus and subqueries keep whatever their inner expression left; function calls
+        // account for themselves (a range function keeps its scalar arguments counted, as
+        // Prometheus does, until an enclosing node resets).
+        if !matches!(e, Expr::Unary(_) | Expr::Subquery(_) | Expr::Call(_)) {
+            let n: usize = m.iter().map(|s| s.points.len()).sum();
+            self.sh.current.set(before.saturating_add(n));
+        }
         Ok(Val::Matrix(m))
     }
 
@@ -483,10 +483,13 @@ impl<'a> Ev<'a> {
                     }
                 }
             }
+            // Prometheus counts the gathered input elements and the step's output on top of
+            // the inputs and the outputs of earlier steps (`rangeEval`, `gatherVector`).
+            self.sh.current.set(base.saturating_add(held));
+            self.add_samples(vecs.iter().map(Vec::len).sum())?;
             let res = f(&vecs, &vsigs, ts)?;
             held += res.len();
-            self.sh.current.set(base);
-            self.add_samples(held)?;
+            self.add_samples(res.len())?;
             if self.is_instant() {
                 return Ok(res
                     .into_iter()
@@ -589,7 +592,6 @@ impl<'a> Ev<'a> {
                 if let Some(e) = it.err() {
                     return Err(QueryError::Storage(storage::Error::Other(e.to_string())));
                 }
-                self.sh.loaded.set(self.sh.loaded.get() + v.len());
                 all.push(Loaded { labels: s.labels, samples: v.as_slice().to_vec() });
             }
         }
@@ -626,6 +628,7 @@ impl<'a> Ev<'a> {
                 }
             }
             pts.shrink_to_fit();
+            self.touched(pts.len());
             if !pts.is_empty() {
                 self.finish_series(pts.len())?;
                 out.push(Series { labels: s.labels.clone(), points: pts, drop_name: false });
@@ -642,6 +645,7 @@ impl<'a> Ev<'a> {
         for s in data.iter() {
             let pts: Vec<Sample> =
                 window(&s.samples, r.saturating_sub(range), r).iter().filter(|p| !is_stale_nan(p.v)).copied().collect();
+            self.touched(pts.len());
             if !pts.is_empty() {
                 self.add_samples(pts.len())?;
                 out.push(Series { labels: s.labels.clone(), points: pts, drop_name: false });

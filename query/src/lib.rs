@@ -11,6 +11,7 @@
 //! Module map:
 //! - [`error`]: [`QueryError`] and its mapping to Prometheus's API error types.
 //! - `annotations`: warnings and infos (`PromQL info: ...`) with their query positions.
+//! - `gofmt`: Go's `%g` ([`format_go_g`]), used by annotations and by `tickdb tsdb dump`.
 //! - `position`: recovers source positions of AST nodes (the parser does not record them).
 //! - `parse_error`: Prometheus's wording and `line:col` for parse errors.
 //! - `eval` (+ `eval/*`): the evaluator; `functions`: the math of PromQL's functions.
@@ -20,6 +21,7 @@ pub mod error;
 mod annotations;
 mod eval;
 mod functions;
+mod gofmt;
 mod hash;
 mod parse_error;
 mod position;
@@ -31,6 +33,7 @@ use promql_parser::parser::{self as pp, Expr};
 use storage::{Labels, Queryable, Sample};
 
 pub use error::QueryError;
+pub use gofmt::{format_go_g, format_go_g_prec};
 
 /// Engine settings (Prometheus's defaults in parentheses).
 #[derive(Clone, Debug)]
@@ -39,7 +42,8 @@ pub struct EngineOptions {
     pub lookback_delta_ms: i64,
     /// Maximum wall-clock duration of one query (2m).
     pub timeout: Duration,
-    /// Maximum number of samples held in memory by one query (50,000,000).
+    /// Maximum number of samples held in memory at once by one query (50,000,000), counted as
+    /// Prometheus counts them (so the same queries fail).
     pub max_samples: usize,
     /// Maximum number of steps of a range query (11,000); see [`check_resolution`].
     pub max_points_per_series: usize,
@@ -101,7 +105,9 @@ impl Value {
 /// Counters about one query.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryStats {
-    /// Samples read from storage.
+    /// Samples the query touched, as Prometheus's `TotalSamples` (`totalQueryableSamples` in
+    /// the API's `stats`): each step's sample of an instant selector, each step's window of a
+    /// range function, each point of a range selector.
     pub samples_loaded: usize,
 }
 

@@ -295,10 +295,9 @@ impl Writer<'_> {
             let n = ts.samples.len() as u64;
             self.summary.samples_total += n;
             self.summary.histograms_total += ts.histograms as u64;
-            match remote::normalize_labels(ts.labels.iter().copied(), &self.rules, &mut pairs) {
+            match self.append_series(&ts.labels, &mut pairs, ts.samples.iter().copied()) {
                 Ok(()) => {
-                    self.append_series(&pairs, ts.samples.iter().copied());
-                    self.reject_histograms(&pairs, ts.histograms);
+                    self.reject_histograms(&ts.labels, ts.histograms);
                     self.summary.exemplars_written += ts.exemplars as u64;
                 }
                 Err(e) => self.reject_series(&e, n + ts.histograms as u64),
@@ -329,15 +328,14 @@ impl Writer<'_> {
             let n = ts.samples.len() as u64;
             self.summary.samples_total += n;
             self.summary.histograms_total += ts.histograms.len() as u64;
+            let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
             let res = remote::v2_label_pairs(&req.symbols, &ts.labels_refs, &mut raw)
-                .and_then(|_| remote::normalize_labels(raw.iter().copied(), &self.rules, &mut pairs));
+                .and_then(|_| self.append_series(&raw, &mut pairs, samples));
             if let Err(e) = res {
                 self.reject_series(&e, n + ts.histograms.len() as u64);
                 continue;
             }
-            let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
-            self.append_series(&pairs, samples);
-            self.reject_histograms(&pairs, ts.histograms.len());
+            self.reject_histograms(&raw, ts.histograms.len());
             self.summary.exemplars_written += ts.exemplars.len() as u64;
             if let Some(m) = &ts.metadata
                 && (m.r#type != 0 || m.help_ref != 0 || m.unit_ref != 0)
@@ -345,7 +343,11 @@ impl Writer<'_> {
                 let sym = |r: u32| {
                     remote::symbol(&req.symbols, r).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
                 };
-                let name = pairs.iter().find(|(n, _)| *n == storage::METRIC_NAME).map(|(_, v)| *v).unwrap_or("");
+                let name = raw
+                    .iter()
+                    .find(|(n, _)| *n == storage::METRIC_NAME.as_bytes())
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
+                    .unwrap_or("");
                 if !name.is_empty() {
                     metas.push((
                         name.to_string(),
@@ -370,20 +372,31 @@ impl Writer<'_> {
         self.summary.reject(e.reason(), n, || e.to_string());
     }
 
-    fn reject_histograms(&mut self, pairs: &[(&str, &str)], n: usize) {
+    fn reject_histograms(&mut self, raw: &[(&[u8], &[u8])], n: usize) {
         self.summary.reject("native_histograms_unsupported", n as u64, || {
-            format!("series {}: native histograms are not supported", display_pairs(pairs))
+            format!("series {}: native histograms are not supported", display_raw(raw))
         });
     }
 
-    /// Appends the samples of one series. A series written before costs one hash of its raw
-    /// label bytes and a cache probe, and its samples go to the head by series ref, with no label
-    /// set built at all; only a series not in the cache (new, or its ref stale) builds one.
-    fn append_series(&mut self, pairs: &[(&str, &str)], samples: impl Iterator<Item = (i64, f64)>) {
-        let key = SeriesCache::key(pairs);
+    /// Appends the samples of one series whose labels as sent are `raw` (`pairs` is scratch
+    /// space). A series written before costs one hash of its raw label bytes and a cache probe,
+    /// and its samples go to the head by series ref: its labels are neither validated again (the
+    /// same bytes were, when they were cached) nor built into a label set. Only a series not in
+    /// the cache (new, or its ref stale) has its labels normalized ([`remote::normalize_labels`])
+    /// and built; invalid labels reject the series before any of its samples is appended.
+    fn append_series<'a>(
+        &mut self,
+        raw: &[(&'a [u8], &'a [u8])],
+        pairs: &mut Vec<(&'a str, &'a str)>,
+        samples: impl Iterator<Item = (i64, f64)>,
+    ) -> Result<(), SeriesError> {
+        let key = SeriesCache::key(raw);
         let cached = self.cache.get(key);
         let mut hint = cached;
         let mut labels: Option<Labels> = None;
+        if cached.is_none() {
+            labels = Some(self.build_labels(raw, pairs)?);
+        }
         let mut first_ref = None;
         for (t, v) in samples {
             let by_ref = match (hint, &labels) {
@@ -393,10 +406,22 @@ impl Writer<'_> {
             let res = match by_ref {
                 Ok(Some(r)) => Ok(r),
                 Ok(None) => {
-                    let l = labels.get_or_insert_with(|| {
-                        Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
-                    });
-                    self.app.append(hint, l, t, v)
+                    if labels.is_none() {
+                        // A stale ref. The same bytes passed the checks when they were cached,
+                        // so this cannot fail unless the rules changed; if it does, the rest of
+                        // the series is rejected.
+                        match self.build_labels(raw, pairs) {
+                            Ok(l) => labels = Some(l),
+                            Err(e) => {
+                                self.reject_series(&e, 1);
+                                continue;
+                            }
+                        }
+                    }
+                    match &labels {
+                        Some(l) => self.app.append(hint, l, t, v),
+                        None => continue,
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -406,9 +431,7 @@ impl Writer<'_> {
                     first_ref.get_or_insert(r);
                     self.summary.samples_written += 1;
                 }
-                Err(e) => self
-                    .summary
-                    .reject(reason(&e), 1, || format!("series {}: {e} (timestamp {t})", display_pairs(pairs))),
+                Err(e) => self.summary.reject(reason(&e), 1, || format!("series {}: {e} (timestamp {t})", display_raw(raw))),
             }
         }
         if let Some(r) = first_ref
@@ -416,6 +439,17 @@ impl Writer<'_> {
         {
             self.cache.set(key, r);
         }
+        Ok(())
+    }
+
+    /// Validates and sorts `raw` into `pairs` and builds the label set.
+    fn build_labels<'a>(
+        &self,
+        raw: &[(&'a [u8], &'a [u8])],
+        pairs: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<Labels, SeriesError> {
+        remote::normalize_labels(raw.iter().copied(), &self.rules, pairs)?;
+        Ok(Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()))
     }
 }
 
@@ -441,8 +475,23 @@ fn reason(e: &AppendError) -> &'static str {
     e.reason()
 }
 
-fn display_pairs(pairs: &[(&str, &str)]) -> String {
-    Labels::from_pairs(pairs.iter().copied()).to_string()
+/// A series' labels as sent, for messages: as a label set when they make one, else the bytes
+/// shown lossily in sent order.
+fn display_raw(raw: &[(&[u8], &[u8])]) -> String {
+    let mut pairs = Vec::new();
+    let any = LabelRules { max_name_len: usize::MAX, max_value_len: usize::MAX, max_labels: usize::MAX };
+    if remote::normalize_labels(raw.iter().copied(), &any, &mut pairs).is_ok() {
+        return Labels::from_pairs(pairs.iter().copied()).to_string();
+    }
+    let mut s = String::from("{");
+    for (i, (n, v)) in raw.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{}={:?}", String::from_utf8_lossy(n), String::from_utf8_lossy(v));
+    }
+    s.push('}');
+    s
 }
 
 /// Adds a metadata entry to a family unless already present.
@@ -457,7 +506,7 @@ pub fn add_metadata(md: &mut BTreeMap<String, Vec<MetricMeta>>, family: &str, me
 }
 
 /// The head series refs of recently written series, keyed by a 96-bit fingerprint of their
-/// sorted `(name, value)` pairs: a 64-bit hash picks the entry, 32 bits of a second,
+/// labels as sent (the raw name and value bytes, in request order): a 64-bit hash picks the entry, 32 bits of a second,
 /// independent hash confirm it (a false match would need both to collide, odds of about 2^-96
 /// per pair of series). About 20 bytes per series; no label strings are kept (the head has
 /// them). Sharded to keep lock hold times short; a full shard is emptied (cheap, and only
@@ -502,7 +551,7 @@ impl SeriesCache {
 
     /// Two independent fast non-cryptographic hashes of the pairs, eight bytes at a time, with
     /// each string's length mixed in (so `("ab","c")` and `("a","bc")` differ).
-    pub fn key(pairs: &[(&str, &str)]) -> CacheKey {
+    pub fn key(pairs: &[(&[u8], &[u8])]) -> CacheKey {
         const K1: u64 = 0x517c_c1b7_2722_0a95;
         const K2: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut h1: u64 = pairs.len() as u64;
@@ -512,7 +561,7 @@ impl SeriesCache {
             h2 = (h2.rotate_left(23) ^ w).wrapping_mul(K2);
         };
         for (n, v) in pairs {
-            for s in [n.as_bytes(), v.as_bytes()] {
+            for s in [*n, *v] {
                 let mut chunks = s.chunks_exact(8);
                 for c in &mut chunks {
                     let mut a = [0u8; 8];
@@ -532,8 +581,11 @@ impl SeriesCache {
         CacheKey(h1, h2 as u32)
     }
 
+    /// The shard of an entry hash: chosen by its high half, since the low bits pick the
+    /// bucket inside the shard's table (sharing them would crowd every key of a shard into
+    /// 1/SHARDS of its buckets) and the top seven are the table's tag.
     fn shard(&self, h: u64) -> &Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>> {
-        &self.shards[(h as usize) % SHARDS]
+        &self.shards[((h >> 32) as usize) % SHARDS]
     }
 
     /// The last known series ref of the series `key` names.
@@ -567,18 +619,23 @@ impl SeriesCache {
 mod tests {
     use super::*;
 
+    fn key(pairs: &[(&str, &str)]) -> CacheKey {
+        let raw: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+        SeriesCache::key(&raw)
+    }
+
     #[test]
     fn cache_keeps_refs_by_fingerprint() {
         let c = SeriesCache::new(64);
         let off = SeriesCache::new(0);
         let pairs = [("__name__", "up"), ("job", "a")];
-        let key = SeriesCache::key(&pairs);
+        let key = key(&pairs);
         off.set(key, SeriesRef(7));
         assert_eq!(off.get(key), None);
         assert_eq!(c.get(key), None);
         c.set(key, SeriesRef(7));
         assert_eq!(c.get(key), Some(SeriesRef(7)));
-        assert_eq!(c.get(SeriesCache::key(&[("__name__", "up")])), None);
+        assert_eq!(c.get(self::key(&[("__name__", "up")])), None);
         // Same entry hash, different confirming hash: a miss.
         assert_eq!(c.get(CacheKey(key.0, key.1 ^ 1)), None);
         // A ref that is not a head series id (a pending one) drops the entry.
@@ -594,7 +651,7 @@ mod tests {
 
     #[test]
     fn keys_separate_boundaries() {
-        let k = SeriesCache::key;
+        let k = key;
         let distinct = |a: CacheKey, b: CacheKey| a.0 != b.0 && a.1 != b.1;
         assert!(distinct(k(&[("ab", "c")]), k(&[("a", "bc")])));
         assert!(distinct(k(&[("a", "")]), k(&[("a", "\0")])));

@@ -9,8 +9,8 @@ use storage::{Labels, Sample};
 
 use super::{Elem, Ev, Matrix, Result, Series, Val, go_max, go_min};
 use crate::QueryError;
-use crate::annotations::go_g;
 use crate::functions::{kahan_inc, quantile};
+use crate::gofmt::go_g;
 use crate::hash::labels_hash;
 
 struct Grouping {

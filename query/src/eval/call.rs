@@ -8,8 +8,9 @@ use storage::{Labels, Sample, is_stale_nan};
 
 use super::{Elem, Ev, Matrix, Result, Series, Vector, go_max, go_min, ms, offset_ms};
 use crate::QueryError;
-use crate::annotations::{go_g, go_quote};
+use crate::annotations::go_quote;
 use crate::functions as f;
+use crate::gofmt::go_g;
 
 fn string_arg(e: &Expr) -> Option<String> {
     match e {
@@ -36,7 +37,21 @@ fn unwrap_parens(e: &Expr) -> &Expr {
     }
 }
 
-pub(super) fn eval(ev: &Ev, c: &Call, _e: &Expr) -> Result<Matrix> {
+pub(super) fn eval(ev: &Ev, c: &Call, e: &Expr) -> Result<Matrix> {
+    let before = ev.current_samples();
+    let m = dispatch(ev, c, e)?;
+    // Functions evaluated step by step (Prometheus's `rangeEval`) leave exactly their result
+    // in memory. Range functions account for themselves (see `range_function`), and the
+    // label functions keep what their argument left, as in Prometheus.
+    let self_accounted = matches!(c.func.name, "label_replace" | "label_join")
+        || c.args.args.iter().any(|a| matches!(unwrap_parens(a), Expr::MatrixSelector(_) | Expr::Subquery(_)));
+    if !self_accounted {
+        ev.set_current_samples(before.saturating_add(m.iter().map(|s| s.points.len()).sum()));
+    }
+    Ok(m)
+}
+
+fn dispatch(ev: &Ev, c: &Call, _e: &Expr) -> Result<Matrix> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| unwrap_parens(a)).collect();
     let args = &args;
@@ -79,11 +94,20 @@ pub(super) fn eval(ev: &Ev, c: &Call, _e: &Expr) -> Result<Matrix> {
 }
 
 /// `timestamp(selector)`: the timestamps of the samples themselves.
+///
+/// Accounting as Prometheus's `rangeEvalTimestampFunctionOverVectorSelector`: at each step the
+/// samples found and the step's output are held on top of the outputs of earlier steps.
 fn timestamp_of_selector(ev: &Ev, vs: &promql_parser::parser::VectorSelector) -> Result<Matrix> {
     let data = ev.load(vs)?;
     let at = ev.at_ms(&vs.at);
     let off = offset_ms(&vs.offset);
     let lb = ev.sh.opts.lookback_delta_ms;
+    let base = ev.current_samples();
+    let max = ev.sh.opts.max_samples;
+    let too_many = || QueryError::TooManySamples("query execution".into());
+    // The peak is `base + (found at earlier steps) + 2 * (found at the step)` at some step, at
+    // least `base + built`: past that the limit is certainly exceeded.
+    let mut built = 0usize;
     let mut out = Vec::new();
     for s in data.iter() {
         let mut pts = Vec::new();
@@ -96,14 +120,31 @@ fn timestamp_of_selector(ev: &Ev, vs: &promql_parser::parser::VectorSelector) ->
             };
             if let Some(p) = super::lookup(&s.samples, r, lb) {
                 pts.push(Sample { t: ts, v: p.t as f64 / 1000.0 });
-                ev.pushed(pts.len())?;
+                built += 1;
+                if base.saturating_add(built) > max {
+                    return Err(too_many());
+                }
             }
         }
         if !pts.is_empty() {
-            ev.finish_series(pts.len())?;
             out.push(Series { labels: s.labels.clone(), points: pts, drop_name: true });
         }
     }
+    ev.touched(built);
+    // At most `out.len()` samples are found per step: only near the limit is the exact peak
+    // needed, from the samples' steps in time order.
+    if base.saturating_add(built).saturating_add(out.len()) > max {
+        let mut steps: Vec<i64> = out.iter().flat_map(|s| s.points.iter().map(|p| p.t)).collect();
+        steps.sort_unstable();
+        let mut held = base;
+        for run in steps.chunk_by(|a, b| a == b) {
+            if held.saturating_add(2 * run.len()) > max {
+                return Err(too_many());
+            }
+            held += run.len();
+        }
+    }
+    ev.set_current_samples(base.saturating_add(built));
     Ok(out)
 }
 
@@ -115,6 +156,8 @@ enum SrcSamples {
 }
 
 struct RangeSrc {
+    /// Points of the subquery's result, held in memory until the function is done.
+    subquery_points: usize,
     /// The selector's data, when the source is a matrix selector.
     data: Option<std::rc::Rc<Vec<super::Loaded>>>,
     series: Vec<(Labels, SrcSamples, bool)>,
@@ -142,6 +185,7 @@ fn range_source(ev: &Ev, arg: &Expr) -> Result<RangeSrc> {
                 })
                 .collect();
             Ok(RangeSrc {
+                subquery_points: 0,
                 data: Some(data),
                 series,
                 range: ms(m.range),
@@ -151,8 +195,13 @@ fn range_source(ev: &Ev, arg: &Expr) -> Result<RangeSrc> {
             })
         }
         Expr::Subquery(sq) => {
+            // The samples the subquery touched are not counted: the function's windows over its
+            // result count them (Prometheus's `evalSubquery`).
+            let touched = ev.total_touched();
             let mat = ev.run_subquery(sq)?;
+            ev.set_total_touched(touched);
             Ok(RangeSrc {
+                subquery_points: mat.iter().map(|s| s.points.len()).sum(),
                 data: None,
                 series: mat.into_iter().map(|s| (s.labels, SrcSamples::Owned(s.points), s.drop_name)).collect(),
                 range: ms(sq.range),
@@ -198,6 +247,13 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
         }
     }
     let src = range_source(ev, args[mi])?;
+    // Memory accounting as Prometheus's: the scalar arguments and a subquery's result stay
+    // counted; while a series is evaluated, the points of the current step's window are held
+    // on top of the outputs of the series done so far; a series' output is counted when it
+    // is complete. `held` is the count without the window.
+    let max = ev.sh.opts.max_samples;
+    let too_many = || QueryError::TooManySamples("query execution".into());
+    let mut held = ev.current_samples();
     let arg_pos = ev.pos(args[0]);
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out: Matrix = Vec::new();
@@ -218,6 +274,8 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
         }
         // The window `(r - range, r]` only moves forward with the steps: two cursors.
         let (mut a, mut b) = (0usize, 0usize);
+        // Points of the window last fetched (with `@`, Prometheus fetches it once).
+        let mut window = 0usize;
         for (step, ts) in ev.steps().enumerate() {
             ev.tick()?;
             let r = src.at.unwrap_or(ts).saturating_sub(src.offset);
@@ -229,10 +287,17 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
             while b < samples.len() && samples[b].t <= r {
                 b += 1;
             }
+            if src.at.is_none() || step == 0 {
+                window = b.saturating_sub(a);
+                if window > 0 && held.saturating_add(window) > max {
+                    return Err(too_many());
+                }
+            }
             if a >= b {
                 continue;
             }
             let w = &samples[a..b];
+            ev.touched(w.len());
             if counter_fn {
                 let ra = resets.partition_point(|&i| i < a);
                 let rb = resets.partition_point(|&i| i + 1 < b);
@@ -248,7 +313,7 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
                 );
                 if let Some(v) = v {
                     pts.push(Sample { t: ts, v });
-                    ev.pushed(pts.len())?;
+                    check_growing(held, pts.len(), max)?;
                 }
                 continue;
             }
@@ -262,7 +327,7 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
             };
             if let Some(v) = range_fn(ev, name, w, &sc, ts, r.saturating_sub(src.range), r, src.range, arg_pos)? {
                 pts.push(Sample { t: ts, v });
-                ev.pushed(pts.len())?;
+                check_growing(held, pts.len(), max)?;
             }
         }
         if !pts.is_empty() {
@@ -278,10 +343,15 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
                     );
                 }
             }
-            ev.finish_series(pts.len())?;
+            if held.saturating_add(window).saturating_add(pts.len()) > max {
+                return Err(too_many());
+            }
+            held += pts.len();
             out.push(Series { labels: labels.clone(), points: pts, drop_name: !keep_name || *in_drop });
         }
     }
+    // The last window and the subquery's result are released.
+    ev.set_current_samples(held.saturating_sub(src.subquery_points));
     if name == "absent_over_time" {
         let steps = ev.num_steps();
         if out.iter().any(|s| s.points.len() == steps) {
@@ -295,6 +365,17 @@ fn range_function(ev: &Ev, c: &Call, mi: usize) -> Result<Matrix> {
         return Ok(vec![Series { labels: src.absent_labels, points: pts, drop_name: true }]);
     }
     Ok(out)
+}
+
+/// Fails early, every [`super::TICK_EVERY`] points, when a range function's series being
+/// built already cannot fit: the check at the end of the series would fail anyway, and a
+/// subquery's steps can make one series huge.
+#[inline]
+fn check_growing(held: usize, len: usize, max: usize) -> Result<()> {
+    if len.is_multiple_of(super::TICK_EVERY as usize) && held.saturating_add(len) > max {
+        return Err(QueryError::TooManySamples("query execution".into()));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
