@@ -5,10 +5,11 @@
 //! and measures draining every matching series' samples through a [`BlockQuerier`] for
 //! an instant query's window (the last 5 min) and for a range query's (the last hour), with
 //! all 800 series and with a selective matcher. Throughput is set to the series count.
+//! `TICKDB_QUERIER_ITERS=n` runs each case `n` times outside criterion instead (for `perf stat`).
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use storage::block::{Block, BlockMeta, BlockWriter};
 use storage::chunkenc::{XorEncoder, ENCODING_XOR, SAMPLES_PER_CHUNK};
 use storage::querier::BlockQuerier;
@@ -72,7 +73,14 @@ fn drain(q: &dyn Querier, mint: i64, matchers: &[Matcher]) -> usize {
     n
 }
 
-fn bench(c: &mut Criterion) {
+/// The block (kept alive by its temp dir), its querier and the cases to run.
+struct Setup {
+    _dir: tempfile::TempDir,
+    q: BlockQuerier,
+    cases: Vec<(String, i64, Vec<Matcher>, usize)>,
+}
+
+fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let labels = series();
     let mut w = BlockWriter::new(dir.path(), BlockMeta::new(ulid::Ulid::new(), START, END + 1)).expect("writer");
@@ -82,19 +90,49 @@ fn bench(c: &mut Criterion) {
     let meta = w.finish().expect("finish");
     let block = Block::open(&dir.path().join(meta.ulid.to_string())).expect("open block");
     let q = BlockQuerier::new(&block, START, END).expect("querier");
-
     let all = vec![Matcher::equal("__name__", "http_requests_total")];
     let some = vec![Matcher::equal("__name__", "http_requests_total"), Matcher::equal("job", "api-2")];
-    let mut g = c.benchmark_group("block_querier");
-    for (window, mint) in [("instant_5m", END - 5 * 60_000), ("range_1h", END - 3600_000)] {
+    let mut cases = Vec::new();
+    for (window, mint) in [("instant_5m", END - 5 * 60_000), ("range_1h", END - 3_600_000)] {
         for (sel, m) in [("800_series", &all), ("80_series", &some)] {
             let n = labels.iter().filter(|l| m.iter().all(|m| m.matches(l.get(&m.name)))).count();
-            g.throughput(Throughput::Elements(n as u64));
-            g.bench_function(BenchmarkId::new(window, sel), |b| b.iter(|| drain(&q, mint, m)));
+            cases.push((format!("{window}/{sel}"), mint, m.clone(), n));
         }
+    }
+    Setup { _dir: dir, q, cases }
+}
+
+fn bench(c: &mut Criterion, s: &Setup) {
+    let mut g = c.benchmark_group("block_querier");
+    for (name, mint, m, n) in &s.cases {
+        g.throughput(Throughput::Elements(*n as u64));
+        g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| drain(&s.q, *mint, m)));
     }
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// `TICKDB_QUERIER_ITERS=n`: runs every case `n` times without criterion and prints the mean
+/// time per series, for a steady count under `perf stat` (instructions do not depend on the
+/// machine's load the way wall time does).
+fn fixed_iterations(s: &Setup, iters: u32) {
+    for (name, mint, m, n) in &s.cases {
+        let t = std::time::Instant::now();
+        let mut samples = 0;
+        for _ in 0..iters {
+            samples += drain(&s.q, *mint, m);
+        }
+        let per = t.elapsed() / (iters * *n as u32);
+        println!("{name}: {per:?} per series, {} samples per series", samples / (iters as usize * n));
+    }
+}
+
+fn main() {
+    let s = setup();
+    if let Some(iters) = std::env::var("TICKDB_QUERIER_ITERS").ok().and_then(|v| v.parse().ok()) {
+        fixed_iterations(&s, iters);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &s);
+    c.final_summary();
+}

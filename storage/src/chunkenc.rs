@@ -242,12 +242,20 @@ struct DecodeState {
     pos: usize,
     total: u16,
     read: u16,
+    prev: Prev,
+}
+
+/// What the next sample is decoded against: the previous sample and the encoding state.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prev {
     t: i64,
     v: u64,
     t_delta: u64,
     leading: u8,
     trailing: u8,
 }
+
+const TRUNCATED: &str = "truncated chunk";
 
 impl DecodeState {
     fn new(bytes: &[u8]) -> Result<Self> {
@@ -263,7 +271,7 @@ impl DecodeState {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => 0,
         };
-        DecodeState { pos: HEADER_BYTES * 8, total, read: 0, t: 0, v: 0, t_delta: 0, leading: 0, trailing: 0 }
+        DecodeState { pos: HEADER_BYTES * 8, total, read: 0, prev: Prev::default() }
     }
 
     fn corrupt(&self, what: &str) -> Error {
@@ -279,17 +287,46 @@ impl DecodeState {
     #[inline]
     fn for_each(&mut self, bytes: &[u8], mut f: impl FnMut(i64, f64) -> bool) -> Result<()> {
         let mut r = BitReader::new(bytes, self.pos);
-        while self.read < self.total {
+        // The first two samples (varints).
+        while self.read < self.total.min(2) {
             if let Err(what) = self.read_sample(&mut r) {
                 return Err(self.corrupt(what));
             }
             self.pos = r.pos;
             self.read += 1;
-            if !f(self.t, f64::from_bits(self.v)) {
+            if !f(self.prev.t, f64::from_bits(self.prev.v)) {
+                return Ok(());
+            }
+        }
+        // The rest, the hot loop: the state lives in locals (registers) and is written back
+        // once at the end.
+        let mut prev = self.prev;
+        let mut read = self.read;
+        let mut start = r.pos;
+        let mut res = Ok(());
+        while read < self.total {
+            start = r.pos;
+            if let Err(what) = prev.read_later(&mut r) {
+                res = Err(what);
+                break;
+            }
+            read += 1;
+            if !f(prev.t, f64::from_bits(prev.v)) {
                 break;
             }
         }
-        Ok(())
+        self.prev = prev;
+        self.read = read;
+        match res {
+            Ok(()) => {
+                self.pos = r.pos;
+                Ok(())
+            }
+            Err(what) => {
+                self.pos = start;
+                Err(self.corrupt(what))
+            }
+        }
     }
 
     /// The next sample, `Ok(None)` at the end. After an error the state is unspecified.
@@ -303,55 +340,60 @@ impl DecodeState {
             Ok(()) => {
                 self.pos = r.pos;
                 self.read += 1;
-                Ok(Some((self.t, f64::from_bits(self.v))))
+                Ok(Some((self.prev.t, f64::from_bits(self.prev.v))))
             }
             Err(what) => Err(self.corrupt(what)),
         }
     }
 
     fn read_sample(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
-        const TRUNCATED: &str = "truncated chunk";
         let varint_err = |overflow: bool| if overflow { "varint overflows 64 bits" } else { TRUNCATED };
+        let p = &mut self.prev;
         match self.read {
             0 => {
-                let t = r.read_varint().map_err(varint_err)?;
-                let v = r.read_bits(64).ok_or(TRUNCATED)?;
-                self.t = t;
-                self.v = v;
-                return Ok(());
+                p.t = r.read_varint().map_err(varint_err)?;
+                p.v = r.read_bits(64).ok_or(TRUNCATED)?;
+                Ok(())
             }
             1 => {
-                let d = r.read_uvarint().map_err(varint_err)?;
-                self.t_delta = d;
+                p.t_delta = r.read_uvarint().map_err(varint_err)?;
+                p.t = p.t.wrapping_add(p.t_delta as i64);
+                p.read_value(r)
             }
-            _ => {
-                // The bucket prefix: up to four 1 bits ended by a 0 (`0`, `10`, `110`,
-                // `1110`, `1111`), read in one go. Past the end the peek reads zeros, so a
-                // prefix the stream cannot hold fails to be skipped.
-                let prefix = (!(r.peek(4) << 60)).leading_zeros().min(4);
-                r.skip(if prefix == 4 { 4 } else { prefix + 1 }).ok_or(TRUNCATED)?;
-                let dod = match prefix {
-                    0 => 0,
-                    4 => r.read_bits(64).ok_or(TRUNCATED)? as i64,
-                    _ => {
-                        let sz = [0, 14, 17, 20][prefix as usize];
-                        let mut b = r.read_bits(sz).ok_or(TRUNCATED)?;
-                        // Negative numbers come back as high unsigned numbers.
-                        if b > 1 << (sz - 1) {
-                            b = b.wrapping_sub(1 << sz);
-                        }
-                        b as i64
-                    }
-                };
-                self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
-            }
+            _ => p.read_later(r),
         }
+    }
+}
+
+impl Prev {
+    /// Decodes a sample after the second: delta-of-delta timestamp, then the value.
+    #[inline(always)]
+    fn read_later(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
+        // The bucket prefix: up to four 1 bits ended by a 0 (`0`, `10`, `110`, `1110`,
+        // `1111`), read in one go. Past the end the peek reads zeros, so a prefix the stream
+        // cannot hold fails to be skipped.
+        let prefix = (!(r.peek(4) << 60)).leading_zeros().min(4);
+        r.skip(if prefix == 4 { 4 } else { prefix + 1 }).ok_or(TRUNCATED)?;
+        let dod = match prefix {
+            0 => 0,
+            4 => r.read_bits(64).ok_or(TRUNCATED)? as i64,
+            _ => {
+                let sz = [0, 14, 17, 20][prefix as usize];
+                let mut b = r.read_bits(sz).ok_or(TRUNCATED)?;
+                // Negative numbers come back as high unsigned numbers.
+                if b > 1 << (sz - 1) {
+                    b = b.wrapping_sub(1 << sz);
+                }
+                b as i64
+            }
+        };
+        self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
         self.t = self.t.wrapping_add(self.t_delta as i64);
         self.read_value(r)
     }
 
+    #[inline(always)]
     fn read_value(&mut self, r: &mut BitReader<'_>) -> Result<(), &'static str> {
-        const TRUNCATED: &str = "truncated chunk";
         // `0` = same value, `10` = reuse the window, `11` = new window; peeked together.
         let ctrl = r.peek(2);
         if ctrl < 0b10 {

@@ -76,15 +76,24 @@ impl BitWriter {
 }
 
 /// Reads bits from a byte slice, MSB first, starting at a bit position.
+///
+/// The next bits are kept in a 64-bit window loaded 8 bytes at a time, so a sample's several
+/// small fields cost one memory load, not one each. Every read is checked against the end of
+/// the slice first (past the end the window holds zeros, which are never returned).
 pub(crate) struct BitReader<'a> {
     bytes: &'a [u8],
-    /// Absolute bit position in `bytes`.
+    /// Absolute bit position in `bytes` of the next unread bit.
     pub(crate) pos: usize,
+    /// Total bits in `bytes`.
+    nbits: usize,
+    /// The bits from `pos` on, most significant first; the top `valid` of them are loaded.
+    window: u64,
+    valid: u32,
 }
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(bytes: &'a [u8], pos: usize) -> Self {
-        BitReader { bytes, pos }
+        BitReader { bytes, pos, nbits: bytes.len() * 8, window: 0, valid: 0 }
     }
 
     /// Loads 8 bytes big-endian from `byte`, zero-filled past the end.
@@ -101,59 +110,83 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// Reloads the window at `pos`: at least 57 bits become valid.
+    #[inline(always)]
+    fn fill(&mut self) {
+        let shift = (self.pos % 8) as u32;
+        self.window = self.load(self.pos / 8) << shift;
+        self.valid = 64 - shift;
+    }
+
+    /// Are `n` more bits in the stream?
+    #[inline(always)]
+    fn has(&self, n: u32) -> bool {
+        self.pos + n as usize <= self.nbits
+    }
+
+    /// Takes `n` bits (1 ≤ n ≤ 64) the caller checked are in the stream.
+    #[inline(always)]
+    fn take_wide(&mut self, n: u32) -> u64 {
+        debug_assert!((1..=64).contains(&n));
+        if n > 56 {
+            // The window holds at least 57 bits: split wide reads.
+            let hi = self.take(n - 32);
+            let lo = self.take(32);
+            return (hi << 32) | lo;
+        }
+        self.take(n)
+    }
+
+    /// Takes `n` bits (1 ≤ n ≤ 56) the caller checked are in the stream.
+    #[inline(always)]
+    fn take(&mut self, n: u32) -> u64 {
+        debug_assert!((1..=56).contains(&n));
+        if n > self.valid {
+            self.fill();
+        }
+        let v = self.window >> (64 - n);
+        self.window <<= n;
+        self.valid -= n;
+        self.pos += n as usize;
+        v
+    }
+
     /// Reads `n` bits (0 ≤ n ≤ 64); `None` if the stream ends first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
         debug_assert!(n <= 64);
-        let end = self.pos + n as usize;
-        if end > self.bytes.len() * 8 {
+        if !self.has(n) {
             return None;
         }
         if n == 0 {
             return Some(0);
         }
-        if n > 56 {
-            // A 64-bit window starting mid-byte holds at least 57 bits: split wide reads.
-            let hi = self.read_checked(n - 32);
-            let lo = self.read_checked(32);
-            return Some((hi << 32) | lo);
-        }
-        Some(self.read_checked(n))
-    }
-
-    /// Reads `n` bits (1 ≤ n ≤ 56) known to be there.
-    #[inline(always)]
-    fn read_checked(&mut self, n: u32) -> u64 {
-        let w = self.peek(n);
-        self.pos += n as usize;
-        w
+        Some(self.take_wide(n))
     }
 
     /// The next `n` bits (1 ≤ n ≤ 56) without consuming them, zero-filled past the end.
     #[inline(always)]
-    pub(crate) fn peek(&self, n: u32) -> u64 {
+    pub(crate) fn peek(&mut self, n: u32) -> u64 {
         debug_assert!((1..=56).contains(&n));
-        let w = self.load(self.pos / 8) << (self.pos % 8);
-        w >> (64 - n)
+        if n > self.valid {
+            self.fill();
+        }
+        self.window >> (64 - n)
     }
 
-    /// Consumes `n` bits; `None` (nothing consumed) if fewer are left.
+    /// Consumes `n` bits (1 ≤ n ≤ 56); `None` (nothing consumed) if fewer are left.
     #[inline(always)]
     pub(crate) fn skip(&mut self, n: u32) -> Option<()> {
-        let end = self.pos + n as usize;
-        if end > self.bytes.len() * 8 {
+        if !self.has(n) {
             return None;
         }
-        self.pos = end;
+        self.take(n);
         Some(())
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let bit = (byte >> (7 - (self.pos % 8))) & 1 == 1;
-        self.pos += 1;
-        Some(bit)
+        self.read_bits(1).map(|b| b == 1)
     }
 
     #[inline]
@@ -244,6 +277,47 @@ mod tests {
         assert_eq!(r.read_bits(4), Some(0xb));
         assert_eq!(r.read_bit(), None);
         assert_eq!(BitReader::new(&[], 0).read_bits(64), None);
+    }
+
+    /// Bit `i` of `bytes`, MSB first: the reference the windowed reader must agree with.
+    fn naive(bytes: &[u8], pos: usize, n: u32) -> Option<u64> {
+        if pos + n as usize > bytes.len() * 8 {
+            return None;
+        }
+        Some((pos..pos + n as usize).fold(0u64, |acc, i| (acc << 1) | u64::from((bytes[i / 8] >> (7 - i % 8)) & 1)))
+    }
+
+    #[test]
+    fn window_reads_match_bit_by_bit() {
+        let bytes: Vec<u8> = (0..37u32).map(|i| (i.wrapping_mul(0x9e) ^ (i >> 1) ^ 0x5a) as u8).collect();
+        // Every width sequence of a few patterns, from every start position.
+        for widths in [&[1u32, 7, 64, 3, 56, 57, 2][..], &[13, 0, 31, 64, 64, 1], &[5, 11, 20, 14, 17, 4]] {
+            for start in 0..16 {
+                let mut r = BitReader::new(&bytes, start);
+                let mut pos = start;
+                for &n in widths.iter().cycle().take(40) {
+                    let want = naive(&bytes, pos, n);
+                    if (1..=56).contains(&n) {
+                        let peeked = r.peek(n);
+                        if let Some(w) = want {
+                            assert_eq!(peeked, w, "peek {n} at {pos}");
+                        }
+                    }
+                    assert_eq!(r.read_bits(n), want, "read {n} at {pos} (start {start})");
+                    if want.is_some() {
+                        pos += n as usize;
+                    }
+                    assert_eq!(r.pos, pos);
+                }
+            }
+        }
+        // Skips past the end fail and consume nothing.
+        let mut r = BitReader::new(&[0b1010_0000], 0);
+        assert_eq!(r.skip(3), Some(()));
+        assert_eq!(r.skip(6), None);
+        assert_eq!(r.peek(2), 0b00);
+        assert_eq!(r.read_bits(5), Some(0));
+        assert_eq!(r.skip(1), None);
     }
 
     #[test]
