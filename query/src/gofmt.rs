@@ -31,14 +31,17 @@ pub(crate) fn go_g(v: f64, prec: Option<usize>) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
-    // Rust's `{:e}` is the shortest round-tripping form ("1.2345e6", "5e-7").
-    let e = match prec {
-        None => format!("{:e}", v.abs()),
-        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
+    let (mut digits, exp) = match prec {
+        // The shortest round-tripping digits, picked as Go picks them: ryu's. (Rust's own `{:e}`
+        // breaks ties between two equally short candidates differently: it prints
+        // 169331498360004.63 where Go and Prometheus print 169331498360004.62.)
+        None => shortest_digits(v.abs()),
+        Some(p) => {
+            let e = format!("{:.*e}", p.max(1) - 1, v.abs());
+            let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+            (mant.chars().filter(|c| c.is_ascii_digit()).collect(), exp.parse().unwrap_or(0))
+        }
     };
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     while digits.len() > 1 && digits.ends_with('0') {
         digits.pop();
     }
@@ -72,6 +75,28 @@ pub(crate) fn go_g(v: f64, prec: Option<usize>) -> String {
     format!("{sign}{s}")
 }
 
+/// The shortest round-tripping decimal digits of a finite positive `v` (no leading or trailing
+/// zeros beyond one digit) and the decimal exponent of the first digit.
+fn shortest_digits(v: f64) -> (String, i32) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v);
+    // ryu prints "123.45", "0.000123", "1.2345e20" or "1e-7".
+    let (mant, exp10) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let all: String = int.chars().chain(frac.chars()).collect();
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all[lead..].trim_end_matches('0').to_string();
+    if digits.is_empty() {
+        return ("0".into(), 0);
+    }
+    // Position of the first significant digit relative to the decimal point.
+    let exp = int.len() as i32 - 1 - lead as i32 + exp10;
+    (digits, exp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +113,16 @@ mod tests {
     fn shortest() {
         check(0.0, "0");
         check(-0.0, "-0");
+        // Ties between equally short candidates are broken as Go does (checked against
+        // Prometheus 2.42), not as Rust's `{:e}` does.
+        check(169331498360004.62, "1.6933149836000462e+14");
+        check(123456789012345670000.0, "1.2345678901234567e+20");
+        check(0.000123, "0.000123");
+        check(1.5e-7, "1.5e-07");
+        check(123456.0, "123456");
+        check(1234567.0, "1.234567e+06");
+        check(5e-324, "5e-324");
+        check(f64::MAX, "1.7976931348623157e+308");
         check(1.0, "1");
         check(1.1, "1.1");
         check(-1.1, "-1.1");
