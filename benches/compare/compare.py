@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Side-by-side ingestion and query benchmark: tickdb vs Prometheus vs VictoriaMetrics.
 
-One vmagent scrapes one node_exporter N times (distinct `replica` labels) and remote-writes the
-identical stream to Prometheus (remote-write receiver), VictoriaMetrics and tickdb. After the run
-it reports, per system, CPU seconds per million samples, peak RSS per active series and disk bytes
-per sample, as ratios to VictoriaMetrics; then p50/p99 latency of a fixed query mix against
-Prometheus and tickdb on the same data.
+vmagent scrapes N copies of node_exporter (distinct `replica` labels) and remote-writes the
+identical stream to Prometheus (remote-write receiver), VictoriaMetrics and tickdb. The N targets
+are served by a small caching proxy in this script that asks the real node_exporter at most once
+a second (values change between scrapes; node_exporter is not scraped hundreds of times per
+interval on the CPUs being measured). After the run it reports, per system, CPU seconds per
+million samples, peak RSS (VmHWM) per series and disk bytes per sample (allocated blocks), as
+ratios to VictoriaMetrics, checks that all three stored the same number of samples and that
+vmagent got no errors, then measures p50/p99 latency of a fixed query mix against Prometheus
+and tickdb on the same data.
 
 Everything listens on 127.0.0.1 and is stopped at the end. Needs the Debian packages
 prometheus, prometheus-node-exporter and victoria-metrics (vmagent), and a release build of tickdb
-(`cargo build --release`; the script builds it when missing).
+(`cargo build --release`; the script builds it when missing). docs/benchmarks.md has results.
 
-Usage: benches/compare/compare.py [--replicas 200] [--interval 10] [--duration 300]
+Usage: benches/compare/compare.py [--replicas 540] [--interval 10] [--duration 300]
+  [--keep] [--tickdb PATH] [--tickdb-arg=--wal-fsync=never ...] [--perf perf.data]
+(on a small VM node_exporter exposes about 513 series: 540 replicas make about 277k series.
+--keep keeps the temp dir, with rss.tsv, a 5-second RSS timeline of each system.)
 """
 import argparse
 import json

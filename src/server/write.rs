@@ -19,8 +19,7 @@
 //! samples go to the head by [`SeriesRef`] ([`storage::Appender::append_ref`]) without a label
 //! set being built.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -28,9 +27,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use parking_lot::Mutex;
 use prost::Message;
-use storage::{AppendError, Appender, Label, Labels, SeriesRef};
+use storage::{AppendError, Appender, Label, Labels};
 
 use crate::backend::SharedBackend;
 use crate::remote::{self, LabelRules, Protocol, SeriesError};
@@ -197,10 +195,13 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
     resp
 }
 
-thread_local! {
-    /// Decompression buffer, reused by each blocking thread across requests.
-    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
+mod series_cache;
+pub use series_cache::{CacheKey, SeriesCache};
+
+/// Decompression buffers reused across requests. A few are kept, whatever thread served the
+/// request (one per thread kept a buffer for every blocking thread that ever served a write).
+static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const KEPT_BUFFERS: usize = 4;
 
 /// Decodes and stores one request (runs on a blocking thread). Nothing is stored if the body
 /// turns out to be malformed or over a limit part way through.
@@ -221,9 +222,10 @@ pub fn ingest(
         cache: &st.series_cache,
         summary: WriteSummary::default(),
         rules,
+        strings: HashSet::new(),
     };
-    let staged = BUF.with(|b| {
-        let mut buf = b.borrow_mut();
+    let staged = {
+        let mut buf = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
         let r = remote::decompress_into(body, &mut buf, cfg.max_decompressed_bytes)
             .map_err(|e| match e {
                 remote::DecodeError::TooLarge { .. } => WriteFailure::TooLarge(e.to_string()),
@@ -240,11 +242,14 @@ pub fn ingest(
                 }
             });
         // Do not keep a huge buffer around after an unusually large request.
-        if buf.capacity() > 16 << 20 {
-            *buf = Vec::new();
+        if buf.capacity() <= 16 << 20 {
+            let mut pool = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pool.len() < KEPT_BUFFERS {
+                pool.push(buf);
+            }
         }
         r
-    });
+    };
     let Writer { app, summary, .. } = w;
     // Storage closing under the request (shutdown) is not the sender's fault: 503, so it
     // retries, rather than a 400 that would make it drop the samples.
@@ -279,6 +284,10 @@ struct Writer<'a> {
     cache: &'a SeriesCache,
     summary: WriteSummary,
     rules: LabelRules,
+    /// Label strings of the label sets this request built, shared between its series: a
+    /// request creating thousands of series repeats the same names and values (`job`,
+    /// `instance`) in each, and the staged label sets live until the commit.
+    strings: HashSet<Arc<str>>,
 }
 
 impl Writer<'_> {
@@ -431,7 +440,9 @@ impl Writer<'_> {
                     first_ref.get_or_insert(r);
                     self.summary.samples_written += 1;
                 }
-                Err(e) => self.summary.reject(reason(&e), 1, || format!("series {}: {e} (timestamp {t})", display_raw(raw))),
+                Err(e) => {
+                    self.summary.reject(reason(&e), 1, || format!("series {}: {e} (timestamp {t})", display_raw(raw)))
+                }
             }
         }
         if let Some(r) = first_ref
@@ -444,12 +455,21 @@ impl Writer<'_> {
 
     /// Validates and sorts `raw` into `pairs` and builds the label set.
     fn build_labels<'a>(
-        &self,
+        &mut self,
         raw: &[(&'a [u8], &'a [u8])],
         pairs: &mut Vec<(&'a str, &'a str)>,
     ) -> Result<Labels, SeriesError> {
         remote::normalize_labels(raw.iter().copied(), &self.rules, pairs)?;
-        Ok(Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()))
+        let strings = &mut self.strings;
+        let mut intern = |s: &str| -> Arc<str> {
+            if let Some(a) = strings.get(s) {
+                return a.clone();
+            }
+            let a: Arc<str> = Arc::from(s);
+            strings.insert(a.clone());
+            a
+        };
+        Ok(Labels::from_sorted(pairs.iter().map(|(n, v)| Label { name: intern(n), value: intern(v) }).collect()))
     }
 }
 
@@ -505,168 +525,9 @@ pub fn add_metadata(md: &mut BTreeMap<String, Vec<MetricMeta>>, family: &str, me
     }
 }
 
-/// The head series refs of recently written series, keyed by a 96-bit fingerprint of their
-/// labels as sent (the raw name and value bytes, in request order): a 64-bit hash picks the entry, 32 bits of a second,
-/// independent hash confirm it (a false match would need both to collide, odds of about 2^-96
-/// per pair of series). About 20 bytes per series; no label strings are kept (the head has
-/// them). Sharded to keep lock hold times short; a full shard is emptied (cheap, and only
-/// costs the next write of each of its series one label-set build).
-pub struct SeriesCache {
-    shards: Vec<Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>>>,
-    max_per_shard: usize,
-}
-
-const SHARDS: usize = 32;
-
-/// The keys are already hashes: use them as they are.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// MurmurHash3's 64-bit finalizer.
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// A series' cache key: (entry hash, confirming hash).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CacheKey(u64, u32);
-
-impl SeriesCache {
-    /// A cache of up to `max_entries` series (0 disables caching).
-    pub fn new(max_entries: usize) -> Self {
-        SeriesCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
-            max_per_shard: max_entries / SHARDS,
-        }
-    }
-
-    /// Two independent fast non-cryptographic hashes of the pairs, eight bytes at a time, with
-    /// each string's length mixed in (so `("ab","c")` and `("a","bc")` differ).
-    pub fn key(pairs: &[(&[u8], &[u8])]) -> CacheKey {
-        const K1: u64 = 0x517c_c1b7_2722_0a95;
-        const K2: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut h1: u64 = pairs.len() as u64;
-        let mut h2: u64 = !(pairs.len() as u64);
-        let mut mix = |w: u64| {
-            h1 = (h1.rotate_left(5) ^ w).wrapping_mul(K1);
-            h2 = (h2.rotate_left(23) ^ w).wrapping_mul(K2);
-        };
-        for (n, v) in pairs {
-            for s in [*n, *v] {
-                let mut chunks = s.chunks_exact(8);
-                for c in &mut chunks {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(c);
-                    mix(u64::from_le_bytes(a));
-                }
-                let mut a = [0u8; 8];
-                let rest = chunks.remainder();
-                a[..rest.len()].copy_from_slice(rest);
-                mix(u64::from_le_bytes(a) ^ ((s.len() as u64) << 56));
-            }
-        }
-        // Final avalanches, so every bit depends on all the input: a multiply only carries
-        // entropy upwards, and the table picks buckets by the low bits (weak low bits made
-        // probes run long and cache lookups a third of all ingestion CPU).
-        CacheKey(fmix64(h1), fmix64(h2) as u32)
-    }
-
-    /// The shard of an entry hash: chosen by its high half, since the low bits pick the
-    /// bucket inside the shard's table (sharing them would crowd every key of a shard into
-    /// 1/SHARDS of its buckets) and the top seven are the table's tag.
-    fn shard(&self, h: u64) -> &Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>> {
-        &self.shards[((h >> 32) as usize) % SHARDS]
-    }
-
-    /// The last known series ref of the series `key` names.
-    pub fn get(&self, key: CacheKey) -> Option<SeriesRef> {
-        if self.max_per_shard == 0 {
-            return None;
-        }
-        let e = *self.shard(key.0).lock().get(&key.0)?;
-        ((e >> 32) as u32 == key.1).then_some(SeriesRef(e & 0xffff_ffff))
-    }
-
-    /// Records the series ref of `key`. Only refs of 32 bits (head series ids) are kept; any
-    /// other (a series staged by a transaction, not created yet) drops the entry.
-    pub fn set(&self, key: CacheKey, r: SeriesRef) {
-        if self.max_per_shard == 0 {
-            return;
-        }
-        let mut shard = self.shard(key.0).lock();
-        let Ok(id) = u32::try_from(r.0) else {
-            shard.remove(&key.0);
-            return;
-        };
-        if shard.len() >= self.max_per_shard && !shard.contains_key(&key.0) {
-            *shard = HashMap::default();
-        }
-        shard.insert(key.0, (u64::from(key.1) << 32) | u64::from(id));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(pairs: &[(&str, &str)]) -> CacheKey {
-        let raw: Vec<(&[u8], &[u8])> = pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
-        SeriesCache::key(&raw)
-    }
-
-    #[test]
-    fn cache_keeps_refs_by_fingerprint() {
-        let c = SeriesCache::new(64);
-        let off = SeriesCache::new(0);
-        let pairs = [("__name__", "up"), ("job", "a")];
-        let key = key(&pairs);
-        off.set(key, SeriesRef(7));
-        assert_eq!(off.get(key), None);
-        assert_eq!(c.get(key), None);
-        c.set(key, SeriesRef(7));
-        assert_eq!(c.get(key), Some(SeriesRef(7)));
-        assert_eq!(c.get(self::key(&[("__name__", "up")])), None);
-        // Same entry hash, different confirming hash: a miss.
-        assert_eq!(c.get(CacheKey(key.0, key.1 ^ 1)), None);
-        // A ref that is not a head series id (a pending one) drops the entry.
-        c.set(key, SeriesRef(1 << 63 | 5));
-        assert_eq!(c.get(key), None);
-        // A full shard is emptied, and the new entry kept.
-        let small = SeriesCache::new(SHARDS);
-        small.set(CacheKey(0, 1), SeriesRef(1));
-        small.set(CacheKey(SHARDS as u64, 2), SeriesRef(2));
-        assert_eq!(small.get(CacheKey(0, 1)), None);
-        assert_eq!(small.get(CacheKey(SHARDS as u64, 2)), Some(SeriesRef(2)));
-    }
-
-    #[test]
-    fn keys_separate_boundaries() {
-        let k = key;
-        let distinct = |a: CacheKey, b: CacheKey| a.0 != b.0 && a.1 != b.1;
-        assert!(distinct(k(&[("ab", "c")]), k(&[("a", "bc")])));
-        assert!(distinct(k(&[("a", "")]), k(&[("a", "\0")])));
-        assert!(distinct(k(&[("a", "b")]), k(&[("a", "b"), ("", "")])));
-        assert!(distinct(k(&[("abcdefgh", "x")]), k(&[("abcdefghx", "")])));
-        assert_eq!(k(&[("a", "b")]), k(&[("a", "b")]));
-    }
 
     #[test]
     fn summary_message() {

@@ -7,6 +7,11 @@
 //! series, writes their series records and all samples to the WAL in one call (the WAL does the
 //! group commit and fsync), and only then applies the samples, which makes them visible.
 //! Samples that a concurrent commit made invalid in the meantime are dropped and counted.
+//!
+//! [`Appender::append_ref`] stages a sample for an existing series by its ref alone (the
+//! remote-write path remembers refs and so builds no label set for a known series). Such a
+//! series is pinned (`MemSeries::pending`) until the transaction ends, so garbage collection
+//! cannot remove it before the commit, which would have no labels to recreate it with.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -53,17 +58,52 @@ pub struct HeadAppender {
     num_new: usize,
 }
 
+/// The staging collections of finished appenders, emptied, for the next ones: a transaction of
+/// many series (a remote-write request holds thousands) would otherwise allocate and free
+/// them every time, which costs CPU and, with writers on many threads, leaves malloc's
+/// per-thread arenas fragmented (resident memory that is not in use).
+struct Scratch {
+    series: Vec<StagedSeries>,
+    by_id: FxMap<u32, u32>,
+    new_by_hash: FxMap<u64, Vec<u32>>,
+    samples: Vec<StagedSample>,
+}
+
+static SCRATCH: std::sync::Mutex<Vec<Scratch>> = std::sync::Mutex::new(Vec::new());
+/// Scratch sets kept (about the number of transactions running at once on a small machine).
+const SCRATCH_KEPT: usize = 4;
+/// Scratch sets staging more series than this are not kept.
+const SCRATCH_MAX_SERIES: usize = 1 << 16;
+
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Head>) -> Self {
         let seq = head.appender_seq.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
-        HeadAppender {
-            head,
-            seq,
-            series: Vec::new(),
-            by_id: FxMap::default(),
-            new_by_hash: FxMap::default(),
-            samples: Vec::new(),
-            num_new: 0,
+        let scratch = SCRATCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let (series, by_id, new_by_hash, samples) = match scratch {
+            Some(s) => (s.series, s.by_id, s.new_by_hash, s.samples),
+            None => Default::default(),
+        };
+        HeadAppender { head, seq, series, by_id, new_by_hash, samples, num_new: 0 }
+    }
+
+    /// Returns the (emptied) staging collections to [`SCRATCH`].
+    fn recycle(&mut self) {
+        if self.series.capacity() > SCRATCH_MAX_SERIES || self.samples.capacity() > 4 * SCRATCH_MAX_SERIES {
+            return;
+        }
+        let mut scratch = Scratch {
+            series: std::mem::take(&mut self.series),
+            by_id: std::mem::take(&mut self.by_id),
+            new_by_hash: std::mem::take(&mut self.new_by_hash),
+            samples: std::mem::take(&mut self.samples),
+        };
+        scratch.series.clear();
+        scratch.by_id.clear();
+        scratch.new_by_hash.clear();
+        scratch.samples.clear();
+        let mut pool = SCRATCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < SCRATCH_KEPT {
+            pool.push(scratch);
         }
     }
 
@@ -272,8 +312,8 @@ impl HeadAppender {
                     st.id = Some(id);
                     if created {
                         if let Some(labels) = &st.labels {
-                        new_series.push((id, labels.clone()));
-                    }
+                            new_series.push((id, labels.clone()));
+                        }
                         stats.series_created += 1;
                     }
                 }
@@ -317,9 +357,11 @@ impl HeadAppender {
 }
 
 impl Drop for HeadAppender {
-    /// A rollback, or an appender dropped without commit: release the pins.
+    /// After a commit, a rollback, or an appender dropped without either: release the pins and
+    /// recycle the staging collections.
     fn drop(&mut self) {
         self.unpin();
+        self.recycle();
     }
 }
 

@@ -123,7 +123,15 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub fn new(labels: Box<[u32]>) -> Self {
-        MemSeries { labels, closed: Box::new([]), open: None, ooo: None, first_chunk_id: 0, pending: 0, next_at: i64::MIN }
+        MemSeries {
+            labels,
+            closed: Box::new([]),
+            open: None,
+            ooo: None,
+            first_chunk_id: 0,
+            pending: 0,
+            next_at: i64::MIN,
+        }
     }
 
     /// Decides where `(t, v)` goes given the series' data, or why it is rejected.
