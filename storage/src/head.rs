@@ -556,8 +556,14 @@ impl Head {
 
     /// Applies one checked sample to series `id` (commit and replay). Re-checks it against the
     /// series as it is now; returns whether it was stored (`Err` for a rejection).
+    ///
+    /// The sample is already in the WAL and was checked against the out-of-order window when it
+    /// was staged, so it is never rejected as out of order here: if a concurrent commit to the
+    /// same series got ahead of it in the meantime, it goes to the out-of-order buffer, exactly
+    /// as WAL replay would put it. (Dropping it would lose a sample whose commit is
+    /// acknowledged, and make the head disagree with its own WAL.)
     pub(crate) fn apply_sample(&self, id: u32, t: Timestamp, v: f64) -> Result<bool, AppendError> {
-        let window = self.opts.out_of_order_window;
+        let window = i64::MAX;
         let range = self.opts.chunk_range;
         let r = self.series.with(id, |s| {
             let had_open = s.open.is_some();

@@ -660,3 +660,25 @@ fn concurrent_appenders_with_wal_replay_identically() {
     let head = Head::open(disk_opts(dir.path())).unwrap();
     assert_eq!(dump(&head), before);
 }
+
+/// Two appenders stage samples for one series, both valid when staged; the later timestamp
+/// commits first. The earlier one is acknowledged too, so it must be stored (in the out-of-order
+/// buffer, even with no out-of-order window), as WAL replay would store it.
+#[test]
+fn commit_that_loses_a_race_keeps_its_acknowledged_samples() {
+    let head = mem_head();
+    let l = series("raced", 0);
+    let mut setup = head.appender();
+    setup.append(None, &l, 0, 0.0).unwrap();
+    setup.commit().unwrap();
+    let mut slow = head.appender();
+    let mut fast = head.appender();
+    slow.append(None, &l, 10, 1.0).unwrap();
+    fast.append(None, &l, 20, 2.0).unwrap();
+    assert_eq!(fast.commit().unwrap().samples, 1);
+    assert_eq!(slow.commit().unwrap().samples, 1, "the acknowledged sample is stored");
+    let d = dump(&head);
+    assert_eq!(d.len(), 1);
+    let want: Vec<(i64, u64)> = [(0, 0.0f64), (10, 1.0), (20, 2.0)].iter().map(|(t, v)| (*t, v.to_bits())).collect();
+    assert_eq!(d[0].1, want);
+}
