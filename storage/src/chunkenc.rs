@@ -53,16 +53,23 @@ fn bit_range(x: i64, nbits: u32) -> bool {
 }
 
 /// Builds an XOR chunk sample by sample, keeping the state needed for the next append.
+///
+/// It is the open chunk of every head series, so it is kept at 48 bytes: a boxed byte buffer
+/// with the length beside it as a `u16` (not a `Vec`'s word), the bit writer's and the XOR
+/// window's state in bytes, and the first timestamp read back from the chunk bytes.
 #[derive(Clone, Debug)]
 pub struct XorEncoder {
-    w: BitWriter,
-    num: u16,
-    first_t: i64,
+    /// The chunk bytes `..len`; the rest is zeroed spare capacity (see [`BitWriter`]).
+    buf: Box<[u8]>,
     t: i64,
     /// Bits of the last value.
     v: u64,
     /// Last timestamp delta (as Go's `uint64`; arithmetic wraps like Go's).
     t_delta: u64,
+    len: u16,
+    num: u16,
+    /// Free bits in the last byte (the bit writer's state).
+    free: u8,
     leading: u8,
     trailing: u8,
 }
@@ -81,15 +88,14 @@ impl XorEncoder {
 
     /// An empty chunk with room for `bytes` bytes before reallocating.
     pub fn with_capacity(bytes: usize) -> Self {
-        let mut buf = Vec::with_capacity(bytes.max(HEADER_BYTES));
-        buf.extend_from_slice(&[0, 0]);
         XorEncoder {
-            w: BitWriter::from_vec(buf, 0),
-            num: 0,
-            first_t: 0,
+            buf: vec![0u8; bytes.max(HEADER_BYTES)].into_boxed_slice(),
             t: 0,
             v: 0,
             t_delta: 0,
+            len: HEADER_BYTES as u16,
+            num: 0,
+            free: 0,
             leading: NO_WINDOW,
             trailing: 0,
         }
@@ -105,69 +111,44 @@ impl XorEncoder {
         assert!(!self.is_full(), "XOR chunk holds {} samples already", self.num);
         let vbits = v.to_bits();
         let mut t_delta = 0u64;
+        let mut w = BitWriter::new(&mut self.buf, self.len, self.free);
         match self.num {
             0 => {
-                write_varint(&mut self.w, t);
-                self.w.write_bits(vbits, 64);
-                self.first_t = t;
+                write_varint(&mut w, t);
+                w.write_bits(vbits, 64);
             }
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
-                write_uvarint(&mut self.w, t_delta);
-                self.write_value(vbits);
+                write_uvarint(&mut w, t_delta);
+                write_value(&mut w, &mut self.leading, &mut self.trailing, vbits ^ self.v);
             }
             _ => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 let dod = t_delta.wrapping_sub(self.t_delta) as i64;
                 if dod == 0 {
-                    self.w.write_bit(false);
+                    w.write_bit(false);
                 } else if bit_range(dod, 14) {
-                    self.w.write_bits(0b10, 2);
-                    self.w.write_bits(dod as u64, 14);
+                    w.write_bits(0b10, 2);
+                    w.write_bits(dod as u64, 14);
                 } else if bit_range(dod, 17) {
-                    self.w.write_bits(0b110, 3);
-                    self.w.write_bits(dod as u64, 17);
+                    w.write_bits(0b110, 3);
+                    w.write_bits(dod as u64, 17);
                 } else if bit_range(dod, 20) {
-                    self.w.write_bits(0b1110, 4);
-                    self.w.write_bits(dod as u64, 20);
+                    w.write_bits(0b1110, 4);
+                    w.write_bits(dod as u64, 20);
                 } else {
-                    self.w.write_bits(0b1111, 4);
-                    self.w.write_bits(dod as u64, 64);
+                    w.write_bits(0b1111, 4);
+                    w.write_bits(dod as u64, 64);
                 }
-                self.write_value(vbits);
+                write_value(&mut w, &mut self.leading, &mut self.trailing, vbits ^ self.v);
             }
         }
+        (self.len, self.free) = w.finish();
         self.t = t;
         self.v = vbits;
         self.t_delta = t_delta;
         self.num += 1;
-        self.w.buf[..HEADER_BYTES].copy_from_slice(&self.num.to_be_bytes());
-    }
-
-    fn write_value(&mut self, vbits: u64) {
-        let delta = vbits ^ self.v;
-        if delta == 0 {
-            self.w.write_bit(false);
-            return;
-        }
-        self.w.write_bit(true);
-        // Clamped so it fits the 5-bit field.
-        let leading = (delta.leading_zeros() as u8).min(31);
-        let trailing = delta.trailing_zeros() as u8;
-        if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
-            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.w.write_bits(delta >> self.trailing, sig);
-        } else {
-            self.leading = leading;
-            self.trailing = trailing;
-            self.w.write_bit(true);
-            self.w.write_bits(u64::from(leading), 5);
-            let sig = 64 - u32::from(leading) - u32::from(trailing);
-            // 64 does not fit in 6 bits and 0 never occurs (delta != 0): 64 is written as 0.
-            self.w.write_bits(u64::from(sig) & 0x3f, 6);
-            self.w.write_bits(delta >> trailing, sig);
-        }
+        self.buf[..HEADER_BYTES].copy_from_slice(&self.num.to_be_bytes());
     }
 
     /// Whether the sample-count header is at its maximum.
@@ -181,11 +162,14 @@ impl XorEncoder {
 
     /// The full Prometheus chunk bytes, including the 2-byte sample count.
     pub fn bytes(&self) -> &[u8] {
-        &self.w.buf
+        &self.buf[..usize::from(self.len)]
     }
 
+    /// The chunk bytes as a vector (its capacity is the encoder's).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.w.buf
+        let mut v = self.buf.into_vec();
+        v.truncate(usize::from(self.len));
+        v
     }
 
     /// Resumes appending to existing chunk bytes. The samples are decoded and re-encoded, which
@@ -202,7 +186,11 @@ impl XorEncoder {
 
     /// Timestamp of the first sample.
     pub fn min_time(&self) -> Option<i64> {
-        (self.num > 0).then_some(self.first_t)
+        if self.num == 0 {
+            return None;
+        }
+        // Our own bytes: the first sample starts with the varint timestamp after the header.
+        BitReader::new(self.bytes(), HEADER_BYTES * 8).read_varint().ok()
     }
 
     /// Timestamp of the last sample.
@@ -217,21 +205,51 @@ impl XorEncoder {
 
     /// A borrowing decoder over the chunk as it is now.
     pub fn iter(&self) -> XorDecoder<'_> {
-        XorDecoder { bytes: &self.w.buf, st: DecodeState::valid(&self.w.buf), err: None }
+        XorDecoder { bytes: self.bytes(), st: DecodeState::valid(self.bytes()), err: None }
     }
 
     /// Bits used so far (header included); the chunk is `ceil(bits / 8)` bytes.
     pub fn bit_len(&self) -> usize {
-        self.w.bit_len()
+        usize::from(self.len) * 8 - usize::from(self.free)
     }
 
     pub fn shrink_to_fit(&mut self) {
-        self.w.buf.shrink_to_fit();
+        if self.buf.len() != usize::from(self.len) {
+            self.buf = self.bytes().into();
+        }
     }
 
     /// Heap memory held (the byte buffer's capacity).
     pub fn heap_bytes(&self) -> usize {
-        self.w.buf.capacity()
+        self.buf.len()
+    }
+}
+
+/// Writes one value as the XOR `delta` with the previous one, keeping the leading/trailing
+/// zeros window in `window_leading`/`window_trailing`.
+#[inline]
+fn write_value(w: &mut BitWriter<'_>, window_leading: &mut u8, window_trailing: &mut u8, delta: u64) {
+    if delta == 0 {
+        w.write_bit(false);
+        return;
+    }
+    w.write_bit(true);
+    // Clamped so it fits the 5-bit field.
+    let leading = (delta.leading_zeros() as u8).min(31);
+    let trailing = delta.trailing_zeros() as u8;
+    if *window_leading != NO_WINDOW && leading >= *window_leading && trailing >= *window_trailing {
+        w.write_bit(false);
+        let sig = 64 - u32::from(*window_leading) - u32::from(*window_trailing);
+        w.write_bits(delta >> *window_trailing, sig);
+    } else {
+        *window_leading = leading;
+        *window_trailing = trailing;
+        w.write_bit(true);
+        w.write_bits(u64::from(leading), 5);
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 64 does not fit in 6 bits and 0 never occurs (delta != 0): 64 is written as 0.
+        w.write_bits(u64::from(sig) & 0x3f, 6);
+        w.write_bits(delta >> trailing, sig);
     }
 }
 

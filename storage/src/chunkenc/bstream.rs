@@ -1,44 +1,97 @@
 //! Bit streams written and read most-significant bit first, as Prometheus's `bstream.go`.
 //!
-//! [`BitWriter`] appends into a growing `Vec<u8>` and remembers how many bits of the last byte
-//! are still free, so an encoder can keep appending to a partially filled byte. It reproduces
-//! one quirk of Go's `bstream` that shows in the bytes: a write of a whole number of bytes
-//! that starts byte-aligned leaves an extra, still empty byte at the end of the stream (Go's
-//! `writeByte` always appends the next byte). The next write fills it. [`BitReader`]
-//! reads from a borrowed slice at a bit position and reports running off the end as `None`
-//! (the caller turns that into a corruption error with the position).
+//! [`BitWriter`] appends into a growing byte buffer its owner keeps, and tracks how many bits
+//! of the last byte are still free, so an encoder can keep appending to a partially filled
+//! byte. It reproduces one quirk of Go's `bstream` that shows in the bytes: a write of a whole
+//! number of bytes that starts byte-aligned leaves an extra, still empty byte at the end of the
+//! stream (Go's `writeByte` always appends the next byte). The next write fills it.
+//! [`BitReader`] reads from a borrowed slice at a bit position and reports running off the end
+//! as `None` (the caller turns that into a corruption error with the position).
 
-/// Appends bits to a byte vector, MSB first.
-#[derive(Clone, Debug)]
-pub(crate) struct BitWriter {
-    pub(crate) buf: Vec<u8>,
-    /// Free (unwritten) bits in the last byte of `buf` (0..=8); 0 means a new byte is needed,
-    /// 8 that the last byte is the empty byte Go's `writeByte` leaves.
-    pub(crate) free: u32,
+/// Appends bits to a byte buffer, MSB first.
+///
+/// The writer borrows its buffer, and takes and gives back the stream length and the free bits
+/// of the last byte by value ([`BitWriter::new`], [`BitWriter::finish`]). That lets its owner
+/// keep them as small fields next to its own: the XOR encoder sits in every head series, and
+/// a self-contained writer would cost a padded word per series. The buffer is a boxed slice
+/// whose bytes from `len` on are zero (spare capacity); it grows by half when full.
+#[derive(Debug)]
+pub(crate) struct BitWriter<'a> {
+    buf: &'a mut Box<[u8]>,
+    len: u16,
+    /// Free (unwritten) bits in the last byte of the stream (0..=8); 0 means a new byte is
+    /// needed, 8 that the last byte is the empty byte Go's `writeByte` leaves.
+    free: u8,
 }
 
-impl BitWriter {
-    pub(crate) fn from_vec(buf: Vec<u8>, free: u32) -> Self {
-        debug_assert!(free <= 8);
-        BitWriter { buf, free }
+impl<'a> BitWriter<'a> {
+    /// Resumes writing after `len` bytes of `buf`, `free` bits of the last one unused.
+    /// `buf[len..]` must be zero.
+    pub(crate) fn new(buf: &'a mut Box<[u8]>, len: u16, free: u8) -> Self {
+        debug_assert!(free <= 8 && usize::from(len) <= buf.len());
+        BitWriter { buf, len, free }
+    }
+
+    /// The stream length and free bits, for the next [`BitWriter::new`].
+    pub(crate) fn finish(self) -> (u16, u8) {
+        (self.len, self.free)
+    }
+
+    /// The bytes written so far.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 
     /// Total bits written, including whole bytes the stream started with.
+    #[cfg(test)]
     pub(crate) fn bit_len(&self) -> usize {
-        self.buf.len() * 8 - self.free as usize
+        usize::from(self.len) * 8 - usize::from(self.free)
+    }
+
+    /// Appends a zero byte, growing the buffer when full.
+    ///
+    /// # Panics
+    /// If the stream would reach 64 KiB (XOR chunks are cut near 1 KiB).
+    #[inline]
+    fn push_zero(&mut self) {
+        if usize::from(self.len) == self.buf.len() {
+            self.grow();
+        }
+        // Spare capacity is kept zeroed, so the new byte is already 0.
+        self.len = self.len.checked_add(1).expect("bit stream shorter than 64 KiB");
+    }
+
+    /// Grows the buffer by half (rounded up to 16 bytes), not double: a head series' first
+    /// chunk starts small and grows sample by sample, and with all series growing at once the
+    /// overshoot of doubling is a large share of the head's memory (jemalloc has size classes
+    /// 16 bytes apart up to 128 and a quarter apart above, so these sizes waste little).
+    #[cold]
+    fn grow(&mut self) {
+        let cap = self.buf.len();
+        let new_cap = (cap + cap / 2).max(cap + 1).next_multiple_of(16);
+        let mut v = std::mem::take(self.buf).into_vec();
+        // Exact, so the boxed slice below needs no shrinking reallocation.
+        v.reserve_exact(new_cap - cap);
+        v.resize(new_cap, 0);
+        *self.buf = v.into_boxed_slice();
+    }
+
+    #[inline]
+    fn or_last(&mut self, bits: u8) {
+        // Invariant: called only with `free < 8` after `push_zero`, so the stream is not empty.
+        self.buf[usize::from(self.len) - 1] |= bits;
     }
 
     #[inline]
     pub(crate) fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.buf.push(0);
+            self.push_zero();
             self.free = 8;
         }
         self.free -= 1;
         if bit {
-            // Invariant: `free == 0` was handled above, so the vector has a last byte.
-            let last = self.buf.len() - 1;
-            self.buf[last] |= 1 << self.free;
+            self.or_last(1 << self.free);
         }
     }
 
@@ -51,20 +104,21 @@ impl BitWriter {
         let mut n = n;
         while n > 0 {
             if self.free == 0 {
-                self.buf.push(0);
+                self.push_zero();
                 self.free = 8;
             }
-            let k = n.min(self.free);
+            let free = u32::from(self.free);
+            let k = n.min(free);
             // The top k of the remaining n low bits of v.
             let chunk = (v >> (n - k)) & ((1u64 << k) - 1);
-            let last = self.buf.len() - 1;
-            self.buf[last] |= (chunk << (self.free - k)) as u8;
-            self.free -= k;
+            self.or_last((chunk << (free - k)) as u8);
+            // k <= free <= 8.
+            self.free -= k as u8;
             n -= k;
         }
         if aligned && whole_bytes {
             // Go's writeByte: the stream ends with an empty byte.
-            self.buf.push(0);
+            self.push_zero();
             self.free = 8;
         }
     }
@@ -240,12 +294,13 @@ mod tests {
     use super::*;
 
     fn check_bits(writes: &[(u64, u32)], expected: &[u8]) {
-        let mut w = BitWriter::from_vec(Vec::new(), 0);
+        let mut buf = Box::default();
+        let mut w = BitWriter::new(&mut buf, 0, 0);
         for &(v, n) in writes {
             w.write_bits(v, n);
         }
-        assert_eq!(w.buf, expected, "writes {writes:?}");
-        let mut r = BitReader::new(&w.buf, 0);
+        assert_eq!(w.bytes(), expected, "writes {writes:?}");
+        let mut r = BitReader::new(w.bytes(), 0);
         for &(v, n) in writes {
             let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
             assert_eq!(r.read_bits(n), Some(v & mask), "read {n} bits");
@@ -323,10 +378,11 @@ mod tests {
     #[test]
     fn varints_match_go() {
         fn check(x: i64, expected: &[u8]) {
-            let mut w = BitWriter::from_vec(Vec::new(), 0);
+            let mut buf = Box::default();
+            let mut w = BitWriter::new(&mut buf, 0, 0);
             write_varint(&mut w, x);
-            assert_eq!(w.buf[..w.buf.len() - 1], *expected, "varint {x}");
-            assert_eq!(BitReader::new(&w.buf, 0).read_varint(), Ok(x));
+            assert_eq!(w.bytes()[..w.bytes().len() - 1], *expected, "varint {x}");
+            assert_eq!(BitReader::new(w.bytes(), 0).read_varint(), Ok(x));
             assert_eq!(w.bit_len(), expected.len() * 8);
         }
         check(0, &[0]);

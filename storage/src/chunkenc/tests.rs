@@ -352,3 +352,38 @@ fn decode_range_into_stops_before_corruption_past_maxt() {
     assert_eq!(out.iter().map(|s| s.t).collect::<Vec<_>>(), [10, 20]);
     assert!(decode_range_into(&[0x01], 0, 20, &mut out).is_err(), "no header");
 }
+
+#[test]
+fn encoder_state_is_48_bytes() {
+    // Every head series holds one open encoder: keep it small.
+    assert_eq!(std::mem::size_of::<XorEncoder>(), 48);
+    assert_eq!(std::mem::size_of::<Option<XorEncoder>>(), 48);
+}
+
+#[test]
+fn min_time_read_back_from_bytes() {
+    for t in [0, 1, -1, 63, 64, -65, 1_700_000_000_000, i64::MIN, i64::MAX] {
+        let mut e = XorEncoder::new();
+        assert_eq!(e.min_time(), None);
+        e.append(t, 1.0);
+        assert_eq!(e.min_time(), Some(t), "t {t}");
+        if t < i64::MAX {
+            e.append(t + 1, 2.0);
+            assert_eq!((e.min_time(), e.max_time()), (Some(t), Some(t + 1)), "t {t}");
+        }
+    }
+}
+
+#[test]
+fn growth_from_tiny_capacity_matches_roomy_encoder() {
+    let samples: Vec<(i64, f64)> = (0..200).map(|i| (i * 15_000 + (i % 7) * 3, (i as f64).sqrt())).collect();
+    let (mut small, mut big) = (XorEncoder::with_capacity(0), XorEncoder::with_capacity(4096));
+    for &(t, v) in &samples {
+        small.append(t, v);
+        big.append(t, v);
+        assert_eq!(small.bytes(), big.bytes());
+        assert_eq!(small.bit_len(), big.bit_len());
+    }
+    assert!(small.heap_bytes() >= small.bytes().len());
+    assert_eq!(small.into_bytes(), big.into_bytes());
+}

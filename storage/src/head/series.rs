@@ -161,8 +161,9 @@ impl MemSeries {
             }
             Some(c) => {
                 let n = c.num_samples();
-                let (cmin, cmax) = (c.min_time().unwrap_or(t), c.max_time().unwrap_or(t));
                 if n == SAMPLES_PER_CHUNK / 4 {
+                    // (min_time decodes the first timestamp: only read it when needed.)
+                    let (cmin, cmax) = (c.min_time().unwrap_or(t), c.max_time().unwrap_or(t));
                     self.next_at = compute_chunk_end_time(cmin, cmax, self.next_at, 4.0);
                 }
                 if c.bytes().len() > MAX_BYTES_PER_XOR_CHUNK - MAX_BYTES_PER_APPEND
