@@ -21,14 +21,15 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, http_get, wait_http  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEP = 15  # seconds between samples, and the step of range queries
@@ -53,26 +54,7 @@ MIX = [
 LE = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def http_get(url, timeout=120):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
-
-
-def wait_ready(url, deadline=120):
-    end = time.time() + deadline
-    while time.time() < end:
-        try:
-            http_get(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def series_layout(n):
@@ -200,7 +182,7 @@ def main():
             procs.append(p)
             systems.append(("prometheus", port))
         for name, port in systems:
-            wait_ready(f"http://127.0.0.1:{port}/api/v1/query?query=1")
+            wait_http(f"http://127.0.0.1:{port}/api/v1/query?query=1", deadline=120)
 
         def url(port, kind, q):
             if kind == "instant":
@@ -214,7 +196,7 @@ def main():
         for name, port in systems:
             # Warm up (page cache, lazily opened blocks) and record result sizes.
             for label, kind, q in MIX:
-                sizes.setdefault(label, {})[name] = result_size(http_get(url(port, kind, q)))
+                sizes.setdefault(label, {})[name] = result_size(http_get(url(port, kind, q), timeout=120))
         # The systems take turns query by query (in alternating order), so background load on
         # the machine hits both alike.
         lat = {name: {label: [] for label, _, _ in MIX} for name, _ in systems}
@@ -223,7 +205,7 @@ def main():
                 for name, port in (systems if r % 2 == 0 else systems[::-1]):
                     u = url(port, kind, q)
                     t = time.perf_counter()
-                    http_get(u)
+                    http_get(u, timeout=120)
                     lat[name][label].append(time.perf_counter() - t)
     finally:
         for p in procs:
