@@ -46,6 +46,13 @@ pub(crate) struct Series {
     pub drop_name: bool,
 }
 
+impl Series {
+    /// A new series holding the step value `e` at `ts`.
+    pub(crate) fn starting_at(e: Elem, ts: i64) -> Series {
+        Series { labels: e.labels, points: vec![Sample { t: ts, v: e.v }], drop_name: e.drop_name }
+    }
+}
+
 pub(crate) type Matrix = Vec<Series>;
 
 /// One element of an instant vector at one step.
@@ -493,11 +500,7 @@ impl<'a> Ev<'a> {
             if self.is_instant() {
                 return Ok(res
                     .into_iter()
-                    .map(|e| Series {
-                        labels: e.labels,
-                        points: vec![Sample { t: ts, v: e.v }],
-                        drop_name: e.drop_name,
-                    })
+                    .map(|e| Series::starting_at(e, ts))
                     .collect());
             }
             for e in res {
@@ -511,11 +514,7 @@ impl<'a> Ev<'a> {
                     }
                     None => {
                         index.insert(e.labels.clone(), (out.len(), ts));
-                        out.push(Series {
-                            labels: e.labels,
-                            points: vec![Sample { t: ts, v: e.v }],
-                            drop_name: e.drop_name,
-                        });
+                        out.push(Series::starting_at(e, ts));
                     }
                 }
             }

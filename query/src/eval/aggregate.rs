@@ -229,11 +229,7 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
             if ev.is_instant() {
                 return Ok(out
                     .into_iter()
-                    .map(|e| Series {
-                        labels: e.labels,
-                        points: vec![Sample { t: ts, v: e.v }],
-                        drop_name: e.drop_name,
-                    })
+                    .map(|e| Series::starting_at(e, ts))
                     .collect());
             }
             for e in out {
@@ -241,11 +237,7 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
                     Some(&i) => kseries[i].points.push(Sample { t: ts, v: e.v }),
                     None => {
                         kindex.insert(e.labels.clone(), kseries.len());
-                        kseries.push(Series {
-                            labels: e.labels,
-                            points: vec![Sample { t: ts, v: e.v }],
-                            drop_name: e.drop_name,
-                        });
+                        kseries.push(Series::starting_at(e, ts));
                     }
                 }
             }

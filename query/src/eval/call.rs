@@ -778,15 +778,21 @@ fn label_replace(ev: &Ev, c: &Call) -> Result<Matrix> {
         if let Some(caps) = re.captures(&v) {
             let mut res = String::new();
             caps.expand(&repl, &mut res);
-            let mut b = s.labels.builder();
-            b.set(&dst, &res);
-            s.labels = b.build();
-            if dst == "__name__" {
-                s.drop_name = false;
-            }
+            set_label(s, &dst, &res);
         }
     }
     super::merge_same_labelset(m)
+}
+
+/// Sets (or, with an empty value, removes) label `dst` of `s`; a series whose name is set
+/// explicitly keeps it through the delayed name removal.
+fn set_label(s: &mut Series, dst: &str, value: &str) {
+    let mut b = s.labels.builder();
+    b.set(dst, value);
+    s.labels = b.build();
+    if dst == "__name__" {
+        s.drop_name = false;
+    }
 }
 
 fn label_join(ev: &Ev, c: &Call) -> Result<Matrix> {
@@ -806,12 +812,7 @@ fn label_join(ev: &Ev, c: &Call) -> Result<Matrix> {
     let mut m = ev.eval_matrix(&c.args.args[0])?;
     for s in &mut m {
         let joined = srcs.iter().map(|n| s.labels.get(n)).collect::<Vec<_>>().join(&sep);
-        let mut b = s.labels.builder();
-        b.set(&dst, &joined);
-        s.labels = b.build();
-        if dst == "__name__" {
-            s.drop_name = false;
-        }
+        set_label(s, &dst, &joined);
     }
     super::merge_same_labelset(m)
 }
