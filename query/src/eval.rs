@@ -498,10 +498,7 @@ impl<'a> Ev<'a> {
             held += res.len();
             self.add_samples(res.len())?;
             if self.is_instant() {
-                return Ok(res
-                    .into_iter()
-                    .map(|e| Series::starting_at(e, ts))
-                    .collect());
+                return Ok(res.into_iter().map(|e| Series::starting_at(e, ts)).collect());
             }
             for e in res {
                 match index.get_mut(&e.labels) {

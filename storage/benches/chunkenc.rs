@@ -4,8 +4,8 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use storage::chunkenc::{decode_all, XorDecoder, XorEncoder, SAMPLES_PER_CHUNK};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use storage::chunkenc::{SAMPLES_PER_CHUNK, XorDecoder, XorEncoder, decode_all};
 
 /// A deterministic xorshift generator (no dependency, same data every run).
 struct Rng(u64);

@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use storage::block::{Block, BlockMeta, BlockWriter};
-use storage::chunkenc::{XorEncoder, ENCODING_XOR, SAMPLES_PER_CHUNK};
+use storage::chunkenc::{ENCODING_XOR, SAMPLES_PER_CHUNK, XorEncoder};
 use storage::querier::BlockQuerier;
 use storage::reader::{ChunkData, ChunkMeta};
 use storage::{Labels, Matcher, Querier, SelectHints};

@@ -8,19 +8,24 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use storage::metrics::Registry;
 use storage::wal::{FsyncPolicy, Record, RefSample, Wal, WalOptions};
 
 fn record(seed: u64) -> Vec<u8> {
     let samples = (0..1000u64)
-        .map(|i| RefSample { ref_: seed * 1000 + i, t: 1_700_000_000_000 + (seed as i64) * 15_000, v: (i as f64) * 1.5 })
+        .map(|i| RefSample {
+            ref_: seed * 1000 + i,
+            t: 1_700_000_000_000 + (seed as i64) * 15_000,
+            v: (i as f64) * 1.5,
+        })
         .collect();
     Record::Samples(samples).to_bytes()
 }
 
 fn bench_dir() -> tempfile::TempDir {
-    let base = std::env::var("TICKDB_BENCH_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
+    let base = std::env::var("TICKDB_BENCH_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_string());
     std::fs::create_dir_all(&base).ok();
     tempfile::tempdir_in(base).unwrap_or_else(|_| tempfile::tempdir().expect("temp dir"))
 }
@@ -34,8 +39,11 @@ fn bench(c: &mut Criterion) {
         let dir = bench_dir();
         let registry = Registry::new();
         let wal = Arc::new(
-            Wal::open(dir.path(), WalOptions { fsync: FsyncPolicy::Always, registry: Some(registry.clone()), ..WalOptions::default() })
-                .expect("open wal"),
+            Wal::open(
+                dir.path(),
+                WalOptions { fsync: FsyncPolicy::Always, registry: Some(registry.clone()), ..WalOptions::default() },
+            )
+            .expect("open wal"),
         );
         let recs: Arc<Vec<Vec<u8>>> = Arc::new((0..64).map(record).collect());
         let mut total_records = 0u64;
@@ -64,7 +72,10 @@ fn bench(c: &mut Criterion) {
             })
         });
         let fsyncs = registry.counter("tickdb_wal_fsyncs_total", "").get();
-        eprintln!("{threads} thread(s): {total_records} records, {fsyncs} fsyncs ({:.2} fsyncs/record)", fsyncs as f64 / total_records.max(1) as f64);
+        eprintln!(
+            "{threads} thread(s): {total_records} records, {fsyncs} fsyncs ({:.2} fsyncs/record)",
+            fsyncs as f64 / total_records.max(1) as f64
+        );
         wal.close().expect("close");
     }
     g.finish();

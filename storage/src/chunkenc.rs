@@ -22,7 +22,7 @@ mod golden;
 #[cfg(test)]
 mod tests;
 
-use bstream::{write_uvarint, write_varint, BitReader, BitWriter};
+use bstream::{BitReader, BitWriter, write_uvarint, write_varint};
 
 use crate::error::{Error, Result};
 use crate::reader::ChunkData;
@@ -278,7 +278,11 @@ const TRUNCATED: &str = "truncated chunk";
 impl DecodeState {
     fn new(bytes: &[u8]) -> Result<Self> {
         if bytes.len() < HEADER_BYTES {
-            return Err(Error::corruption(CHUNK_PATH, 0, format!("chunk of {} bytes has no sample count", bytes.len())));
+            return Err(Error::corruption(
+                CHUNK_PATH,
+                0,
+                format!("chunk of {} bytes has no sample count", bytes.len()),
+            ));
         }
         Ok(Self::valid(bytes))
     }

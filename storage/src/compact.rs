@@ -20,7 +20,7 @@ pub(crate) mod write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use plan::{compaction_ranges, exponential_block_ranges, plan, PlanBlock};
+pub use plan::{PlanBlock, compaction_ranges, exponential_block_ranges, plan};
 
 use crate::block::BlockMeta;
 use crate::error::Result;

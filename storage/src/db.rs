@@ -24,20 +24,20 @@ mod readers;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use ulid::Ulid;
 
 pub use backfill::backfill;
-pub use dir::{dir_size, DirLock, LOCK_FILE};
+pub use dir::{DirLock, LOCK_FILE, dir_size};
 
 use crate::block::{Block, BlockMeta};
-use crate::compact::{compaction_ranges, CompactOutput, Compactor, PlanBlock, ProgressFn};
+use crate::compact::{CompactOutput, Compactor, PlanBlock, ProgressFn, compaction_ranges};
 use crate::error::{Error, Result};
-use crate::head::{Head, HeadOptions, CHUNKS_HEAD_DIR, WAL_DIR};
+use crate::head::{CHUNKS_HEAD_DIR, Head, HeadOptions, WAL_DIR};
 use crate::labels::LabelLimits;
 use crate::matcher::Matcher;
 use crate::metrics::Registry;
@@ -225,11 +225,7 @@ impl Db {
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::Closed)
-        } else {
-            Ok(())
-        }
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }
 
     /// The periodic maintenance step at wall-clock time `now_ms` (injected, so tests need no
@@ -571,11 +567,7 @@ impl Queryable for Db {
             qs.push(Box::new(BlockQuerier::new(&reader, mint, maxt)?));
         }
         let q: Box<dyn Querier> = if qs.len() == 1 { qs.remove(0) } else { Box::new(MergeQuerier::new(qs)) };
-        if with_head {
-            Ok(Box::new(GuardedQuerier { inner: q, guard }))
-        } else {
-            Ok(q)
-        }
+        if with_head { Ok(Box::new(GuardedQuerier { inner: q, guard })) } else { Ok(q) }
     }
 }
 

@@ -23,18 +23,18 @@ pub mod index;
 pub mod labels;
 pub mod matcher;
 pub mod metrics;
+#[allow(unsafe_code)]
+pub mod mmap;
 pub mod querier;
 pub mod reader;
 pub mod storage;
 pub mod tombstones;
 pub mod wal;
-#[allow(unsafe_code)]
-pub mod mmap;
 
 pub use error::{AppendError, Error, Result};
-pub use labels::{Label, LabelLimits, Labels, LabelsBuilder, SymbolTable, METRIC_NAME};
+pub use labels::{Label, LabelLimits, Labels, LabelsBuilder, METRIC_NAME, SymbolTable};
 pub use matcher::{MatchType, Matcher};
 pub use storage::{
-    is_stale_nan, Appendable, Appender, CommitStats, Querier, Queryable, Sample, SampleIterator, SelectHints, Series,
-    SeriesRef, SeriesSet, Timestamp, VecSampleIterator, STALE_NAN_BITS,
+    Appendable, Appender, CommitStats, Querier, Queryable, STALE_NAN_BITS, Sample, SampleIterator, SelectHints, Series,
+    SeriesRef, SeriesSet, Timestamp, VecSampleIterator, is_stale_nan,
 };

@@ -9,7 +9,7 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::labels::{go_quote, Labels};
+use crate::labels::{Labels, go_quote};
 
 /// The four matcher kinds of PromQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -59,7 +59,8 @@ pub struct Histogram {
 }
 
 /// Default latency buckets in seconds (Prometheus client defaults plus finer low end).
-pub const DEFAULT_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+pub const DEFAULT_BUCKETS: &[f64] =
+    &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 impl Histogram {
     pub fn new(bounds: &[f64]) -> Self {
@@ -129,7 +130,14 @@ impl Registry {
         Self::default()
     }
 
-    fn get_or_insert(&self, name: &str, help: &str, kind: &'static str, labels: &[(&str, &str)], make: impl FnOnce() -> Metric) -> MetricRef {
+    fn get_or_insert(
+        &self,
+        name: &str,
+        help: &str,
+        kind: &'static str,
+        labels: &[(&str, &str)],
+        make: impl FnOnce() -> Metric,
+    ) -> MetricRef {
         let key = label_str(labels);
         if let Some(f) = self.families.read().get(name)
             && let Some(m) = f.children.get(&key)
@@ -137,9 +145,11 @@ impl Registry {
             return MetricRef::from(m);
         }
         let mut fams = self.families.write();
-        let fam = fams
-            .entry(name.to_string())
-            .or_insert_with(|| Family { help: help.to_string(), kind, children: BTreeMap::new() });
+        let fam = fams.entry(name.to_string()).or_insert_with(|| Family {
+            help: help.to_string(),
+            kind,
+            children: BTreeMap::new(),
+        });
         MetricRef::from(&*fam.children.entry(key).or_insert_with(make))
     }
 
@@ -164,24 +174,30 @@ impl Registry {
     /// A gauge whose value is computed by `f` at each render.
     pub fn gauge_fn(&self, name: &str, help: &str, f: impl Fn() -> f64 + Send + Sync + 'static) {
         let mut fams = self.families.write();
-        let fam = fams
-            .entry(name.to_string())
-            .or_insert_with(|| Family { help: help.to_string(), kind: "gauge", children: BTreeMap::new() });
+        let fam = fams.entry(name.to_string()).or_insert_with(|| Family {
+            help: help.to_string(),
+            kind: "gauge",
+            children: BTreeMap::new(),
+        });
         fam.children.insert(String::new(), Metric::GaugeFn(Arc::new(f)));
     }
     /// A counter whose value is computed by `f` at each render; `f` must never decrease.
     pub fn counter_fn(&self, name: &str, help: &str, f: impl Fn() -> f64 + Send + Sync + 'static) {
         let mut fams = self.families.write();
-        let fam = fams
-            .entry(name.to_string())
-            .or_insert_with(|| Family { help: help.to_string(), kind: "counter", children: BTreeMap::new() });
+        let fam = fams.entry(name.to_string()).or_insert_with(|| Family {
+            help: help.to_string(),
+            kind: "counter",
+            children: BTreeMap::new(),
+        });
         fam.children.insert(String::new(), Metric::CounterFn(Arc::new(f)));
     }
     pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Arc<Histogram> {
         self.histogram_with(name, help, buckets, &[])
     }
     pub fn histogram_with(&self, name: &str, help: &str, buckets: &[f64], labels: &[(&str, &str)]) -> Arc<Histogram> {
-        match self.get_or_insert(name, help, "histogram", labels, || Metric::Histogram(Arc::new(Histogram::new(buckets)))) {
+        match self
+            .get_or_insert(name, help, "histogram", labels, || Metric::Histogram(Arc::new(Histogram::new(buckets))))
+        {
             MetricRef::Histogram(h) => h,
             _ => panic!("metric {name} registered with another type"),
         }

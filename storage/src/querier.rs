@@ -24,7 +24,7 @@ pub use merge::{MergeQuerier, MergedSampleIterator};
 
 use crate::error::{Error, Result};
 use crate::labels::Labels;
-use crate::matcher::{matches_all, Matcher};
+use crate::matcher::{Matcher, matches_all};
 use crate::reader::{BlockReader, ChunkMeta, ChunkReader, IndexReader, Interval, TombstoneReader};
 use crate::storage::{Querier, Sample, SampleIterator, SelectHints, Series, SeriesSet, Timestamp};
 

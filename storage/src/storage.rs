@@ -123,7 +123,13 @@ pub trait Appender: Send {
     /// Stages one sample. `hint` is a reference returned earlier for the same labels (may be
     /// stale; then the labels are used). A rejected sample returns its reason and leaves the rest
     /// of the transaction intact.
-    fn append(&mut self, hint: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef, AppendError>;
+    fn append(
+        &mut self,
+        hint: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError>;
     /// Stages one sample for the series `r` names (a reference an earlier [`Appender::append`]
     /// returned), without its labels: `Ok(None)` when `r` names no series (any more, or not
     /// yet), and the caller then appends with the labels. Lets a writer that remembers refs skip

@@ -42,12 +42,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::metrics::{Counter, Gauge, Histogram, Registry, DEFAULT_BUCKETS};
+use crate::metrics::{Counter, DEFAULT_BUCKETS, Gauge, Histogram, Registry};
 
-pub use checkpoint::{replay, CheckpointStats, ReplayStats};
+pub use checkpoint::{CheckpointStats, ReplayStats, replay};
 pub use record::{Record, RefSample, RefSeries, Stone};
-pub use segment::{segment_name, Corruption, HEADER_SIZE, PAGE_SIZE};
-use segment::{fsync_dir, list_checkpoints, list_segments, list_tmp_checkpoints, SegmentWriter};
+pub use segment::{Corruption, HEADER_SIZE, PAGE_SIZE, segment_name};
+use segment::{SegmentWriter, fsync_dir, list_checkpoints, list_segments, list_tmp_checkpoints};
 
 /// Prometheus's default segment size (128 MiB).
 pub const DEFAULT_SEGMENT_SIZE: usize = 128 << 20;
@@ -68,7 +68,11 @@ impl FromStr for FsyncPolicy {
 
     /// `always`, `never`, or `interval:<duration>` with a duration like `5s`, `100ms`, `1m`.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidArgument(format!("invalid fsync policy {s:?}: want always, never or interval:<duration> (e.g. interval:5s)"));
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "invalid fsync policy {s:?}: want always, never or interval:<duration> (e.g. interval:5s)"
+            ))
+        };
         match s {
             "always" => Ok(FsyncPolicy::Always),
             "never" => Ok(FsyncPolicy::Never),
@@ -147,7 +151,11 @@ pub(crate) struct Metrics {
 impl Metrics {
     fn new(r: &Registry) -> Self {
         Metrics {
-            fsync_duration: r.histogram("tickdb_wal_fsync_duration_seconds", "Duration of WAL fsyncs.", DEFAULT_BUCKETS),
+            fsync_duration: r.histogram(
+                "tickdb_wal_fsync_duration_seconds",
+                "Duration of WAL fsyncs.",
+                DEFAULT_BUCKETS,
+            ),
             fsyncs: r.counter("tickdb_wal_fsyncs_total", "WAL fsyncs."),
             corruptions: r.counter("tickdb_wal_corruptions_total", "WAL corruptions found and repaired."),
             segment_current: r.gauge("tickdb_wal_segment_current", "Index of the WAL segment being written."),
@@ -494,7 +502,8 @@ impl Shared {
             return Err(Error::io("fsync segment", &w.seg.path, e));
         }
         self.observe_fsync(t0);
-        let next = w.seg.index.checked_add(1).ok_or_else(|| Error::Other("WAL segment index space exhausted".into()))?;
+        let next =
+            w.seg.index.checked_add(1).ok_or_else(|| Error::Other("WAL segment index space exhausted".into()))?;
         let seg = SegmentWriter::create(&self.dir, next)?;
         fsync_dir(&self.dir)?;
         w.seg = seg;

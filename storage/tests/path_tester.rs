@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use storage::db::{backfill, Db, DbOptions};
-use storage::{labels, Labels, Matcher, Queryable, Sample, STALE_NAN_BITS};
+use storage::db::{Db, DbOptions, backfill};
+use storage::{Labels, Matcher, Queryable, STALE_NAN_BITS, Sample, labels};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;

@@ -14,8 +14,8 @@ use std::process::Command;
 use rand::{Rng, SeedableRng};
 use storage::block::{Block, BlockMeta, BlockWriter};
 use storage::chunkenc::{ENCODING_XOR, XorEncoder, decode_all};
-use storage::reader::{BlockReader, ChunkData, ChunkMeta};
 use storage::db::{Db, DbOptions};
+use storage::reader::{BlockReader, ChunkData, ChunkMeta};
 use storage::{Appendable, Labels, Matcher, Queryable, STALE_NAN_BITS, Sample};
 use ulid::Ulid;
 

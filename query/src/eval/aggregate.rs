@@ -227,10 +227,7 @@ pub(super) fn eval(ev: &Ev, a: &AggregateExpr) -> Result<Matrix> {
         if k_op {
             let out = aggregate_k(&op, param, &input, &vals, &group_of, &mut groups);
             if ev.is_instant() {
-                return Ok(out
-                    .into_iter()
-                    .map(|e| Series::starting_at(e, ts))
-                    .collect());
+                return Ok(out.into_iter().map(|e| Series::starting_at(e, ts)).collect());
             }
             for e in out {
                 match kindex.get(&e.labels) {

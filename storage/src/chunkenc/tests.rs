@@ -131,8 +131,25 @@ fn reuse_before_any_window_reads_64_bits_like_go() {
 #[test]
 fn dod_bucket_boundaries_round_trip() {
     for dod in [
-        1i64, -1, 8191, 8192, -8191, -8192, 8193, 65535, 65536, -65535, -65536, 65537, 524287, 524288, -524287,
-        -524288, 524289, 1 << 40, -(1 << 40),
+        1i64,
+        -1,
+        8191,
+        8192,
+        -8191,
+        -8192,
+        8193,
+        65535,
+        65536,
+        -65535,
+        -65536,
+        65537,
+        524287,
+        524288,
+        -524287,
+        -524288,
+        524289,
+        1 << 40,
+        -(1 << 40),
     ] {
         let base = 1_000_000_000_000i64;
         let d1 = 1 << 42;
@@ -220,7 +237,10 @@ fn corrupt_inputs_are_errors() {
     check_err(&[0xff, 0xff], "truncated");
     check_err(&[0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], "overflow");
     // Sample 1 opens a window with leading 31 and 40 significant bits.
-    check_err(&[0x00, 0x02, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0b1111_1111, 0b0100_0000, 0xff, 0xff, 0xff, 0xff, 0xff], "window");
+    check_err(
+        &[0x00, 0x02, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0b1111_1111, 0b0100_0000, 0xff, 0xff, 0xff, 0xff, 0xff],
+        "window",
+    );
     // Wrong encoding byte.
     assert!(XorIterator::from_chunk(ChunkData { encoding: 2, bytes: vec![0, 0] }).is_err());
 }

@@ -1,16 +1,16 @@
 //! Compaction tests over in-memory sources, read back through a real block.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
+use crate::Matcher;
 use crate::block::{Block, BlockMeta};
 use crate::labels;
-use crate::querier::tests::MemBlock;
 use crate::querier::BlockQuerier;
+use crate::querier::tests::MemBlock;
 use crate::reader::{BlockReader, Interval};
 use crate::storage::Querier;
-use crate::Matcher;
 
 fn read_back(out: &CompactOutput) -> Vec<(String, Vec<(i64, f64)>)> {
     let b = Block::open(&out.dir).unwrap();

@@ -9,10 +9,10 @@ use ulid::Ulid;
 
 use super::{CompactOutput, Progress, ProgressFn};
 use crate::block::{BlockDesc, BlockMeta, BlockWriter};
-use crate::chunkenc::{XorEncoder, ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK};
+use crate::chunkenc::{ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::{Error, Result};
 use crate::labels::Labels;
-use crate::querier::{series_chunks, ChunkSeriesIterator, MergedSampleIterator};
+use crate::querier::{ChunkSeriesIterator, MergedSampleIterator, series_chunks};
 use crate::reader::{BlockReader, ChunkData, ChunkMeta, ChunkReader, IndexReader, Interval, TombstoneReader};
 use crate::storage::{SampleIterator, Timestamp};
 

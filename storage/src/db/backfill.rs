@@ -83,10 +83,10 @@ pub fn backfill(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Matcher;
     use crate::labels;
     use crate::querier::BlockQuerier;
     use crate::storage::Querier;
-    use crate::Matcher;
 
     const H: i64 = 3600 * 1000;
 

@@ -2,9 +2,9 @@
 //! equivalence checks live in `storage/tests/path_tester.rs`.
 
 use super::*;
+use crate::Labels;
 use crate::labels;
 use crate::storage::Sample;
-use crate::Labels;
 
 const H: i64 = 3600 * 1000;
 
@@ -226,7 +226,10 @@ fn out_of_order_one_hour_window_end_to_end() {
     let want: Vec<(i64, f64)> = minutes(0, 4).filter(|t| *t <= 230 * 60_000).map(|t| (t, t as f64)).collect();
     assert_eq!(samples_of(&db, "m"), want, "merged at query time");
     let rendered = db.options().registry.render();
-    assert!(rendered.contains(&format!("tickdb_head_out_of_order_samples_appended_total {}", late.len())), "{rendered}");
+    assert!(
+        rendered.contains(&format!("tickdb_head_out_of_order_samples_appended_total {}", late.len())),
+        "{rendered}"
+    );
 
     // Restart: the WAL replays the out-of-order samples too.
     db.close().unwrap();
@@ -264,7 +267,8 @@ fn out_of_order_one_hour_window_end_to_end() {
 #[test]
 fn wal_segment_size_reaches_the_wal() {
     let d = tempfile::tempdir().unwrap();
-    let db = Db::open(d.path(), DbOptions { wal_segment_size: 64 * 1024, fsync: FsyncPolicy::Never, ..opts() }).unwrap();
+    let db =
+        Db::open(d.path(), DbOptions { wal_segment_size: 64 * 1024, fsync: FsyncPolicy::Never, ..opts() }).unwrap();
     let pad = "x".repeat(200);
     let l = Labels::from_pairs([("__name__", "m"), ("pad", pad.as_str())]);
     for k in 0..400 {
@@ -363,11 +367,20 @@ fn label_validation_per_sample() {
     let mut app = db.appender();
     app.append(None, &utf8, 1, 1.0).unwrap();
     let long_name = Labels::from_pairs([("__name__", "m"), ("n".repeat(21).as_str(), "v")]);
-    assert!(matches!(app.append(None, &long_name, 1, 1.0), Err(AppendError::InvalidLabels(LabelError::NameTooLong { .. }))));
+    assert!(matches!(
+        app.append(None, &long_name, 1, 1.0),
+        Err(AppendError::InvalidLabels(LabelError::NameTooLong { .. }))
+    ));
     let long_value = Labels::from_pairs([("__name__", "m"), ("a", "v".repeat(31).as_str())]);
-    assert!(matches!(app.append(None, &long_value, 1, 1.0), Err(AppendError::InvalidLabels(LabelError::ValueTooLong { .. }))));
+    assert!(matches!(
+        app.append(None, &long_value, 1, 1.0),
+        Err(AppendError::InvalidLabels(LabelError::ValueTooLong { .. }))
+    ));
     let many = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("b", "2"), ("c", "3")]);
-    assert!(matches!(app.append(None, &many, 1, 1.0), Err(AppendError::InvalidLabels(LabelError::TooManyLabels { .. }))));
+    assert!(matches!(
+        app.append(None, &many, 1, 1.0),
+        Err(AppendError::InvalidLabels(LabelError::TooManyLabels { .. }))
+    ));
     let ok = Labels::from_pairs([("__name__", "m"), ("a", "1")]);
     app.append(None, &ok, 1, 2.0).unwrap();
     app.commit().unwrap();

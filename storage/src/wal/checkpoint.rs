@@ -10,9 +10,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::record::Record;
-use super::segment::{checkpoint_name, fsync_dir, list_checkpoints, list_segments, read_segment, Corruption, SegmentWriter, Step};
 use super::Shared;
+use super::record::Record;
+use super::segment::{
+    Corruption, SegmentWriter, Step, checkpoint_name, fsync_dir, list_checkpoints, list_segments, read_segment,
+};
 use crate::error::{Error, Result};
 
 /// What [`replay`] read.
@@ -76,7 +78,8 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(Record) -> Result<()>) -> Result<Rep
             return Ok(stats);
         }
     }
-    let segs: Vec<(u32, PathBuf)> = list_segments(dir)?.into_iter().filter(|(i, _)| stats.checkpoint.is_none_or(|c| *i > c)).collect();
+    let segs: Vec<(u32, PathBuf)> =
+        list_segments(dir)?.into_iter().filter(|(i, _)| stats.checkpoint.is_none_or(|c| *i > c)).collect();
     read_segments(&segs, f, &mut stats)?;
     stats.duration = t0.elapsed();
     Ok(stats)
@@ -106,7 +109,11 @@ const OTHER_PROMETHEUS_TYPES: std::ops::RangeInclusive<u8> = 4..=13;
 
 /// Reads `segs` in order (they must be consecutive), decoding records and passing them to `f`.
 /// Fills the segment and record counts and the corruption of `stats`.
-pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -> Result<()>, stats: &mut ReplayStats) -> Result<()> {
+pub(crate) fn read_segments(
+    segs: &[(u32, PathBuf)],
+    f: &mut dyn FnMut(Record) -> Result<()>,
+    stats: &mut ReplayStats,
+) -> Result<()> {
     let mut prev: Option<(u32, &PathBuf)> = None;
     for (i, p) in segs {
         if let Some((pi, pp)) = prev
@@ -114,7 +121,12 @@ pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -
         {
             // The segments after a gap cannot be replayed in order: the log ends before it.
             let len = fs::metadata(pp).map_err(|e| Error::io("stat segment", pp, e))?.len();
-            stats.corruption = Some(Corruption { segment: pi, path: pp.clone(), offset: len, what: format!("missing segment(s) before {i}") });
+            stats.corruption = Some(Corruption {
+                segment: pi,
+                path: pp.clone(),
+                offset: len,
+                what: format!("missing segment(s) before {i}"),
+            });
             return Ok(());
         }
         prev = Some((*i, p));
@@ -146,11 +158,17 @@ pub(crate) fn read_segments(segs: &[(u32, PathBuf)], f: &mut dyn FnMut(Record) -
     Ok(())
 }
 
-pub(crate) fn checkpoint(shared: &Shared, last: u32, keep: &mut dyn FnMut(&Record) -> Option<Record>) -> Result<CheckpointStats> {
+pub(crate) fn checkpoint(
+    shared: &Shared,
+    last: u32,
+    keep: &mut dyn FnMut(&Record) -> Option<Record>,
+) -> Result<CheckpointStats> {
     let dir = &shared.dir;
     let active = shared.writer.lock().seg.index;
     if last >= active {
-        return Err(Error::InvalidArgument(format!("cannot checkpoint segment {last}: segment {active} is being written (cut first)")));
+        return Err(Error::InvalidArgument(format!(
+            "cannot checkpoint segment {last}: segment {active} is being written (cut first)"
+        )));
     }
     let cps = list_checkpoints(dir)?;
     let prev = cps.last().cloned();
@@ -159,7 +177,8 @@ pub(crate) fn checkpoint(shared: &Shared, last: u32, keep: &mut dyn FnMut(&Recor
     {
         return Err(Error::InvalidArgument(format!("checkpoint {ci} already covers segment {last}")));
     }
-    let mut stats = CheckpointStats { index: last, from_checkpoint: prev.as_ref().map(|(i, _)| *i), ..Default::default() };
+    let mut stats =
+        CheckpointStats { index: last, from_checkpoint: prev.as_ref().map(|(i, _)| *i), ..Default::default() };
 
     let tmp = dir.join(format!("{}.tmp", checkpoint_name(last)));
     if tmp.exists() {
@@ -215,7 +234,9 @@ fn write_checkpoint(
         sources.push(list_segments(p)?);
     }
     let after = prev.map(|(i, _)| *i);
-    sources.push(list_segments(&shared.dir)?.into_iter().filter(|(i, _)| after.is_none_or(|a| *i > a) && *i <= last).collect());
+    sources.push(
+        list_segments(&shared.dir)?.into_iter().filter(|(i, _)| after.is_none_or(|a| *i > a) && *i <= last).collect(),
+    );
 
     let mut cw = SegmentWriter::create(tmp, 0)?;
     let mut buf = Vec::new();

@@ -282,7 +282,10 @@ mod tests {
         check(Record::Series(vec![]), &[1]);
         check(
             Record::Series(vec![RefSeries { ref_: 5, labels: lbls(&[("__name__", "up"), ("a", "b")]) }]),
-            &[1, 0, 0, 0, 0, 0, 0, 0, 5, 2, 8, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 2, b'u', b'p', 1, b'a', 1, b'b'],
+            &[
+                1, 0, 0, 0, 0, 0, 0, 0, 5, 2, 8, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 2, b'u', b'p', 1,
+                b'a', 1, b'b',
+            ],
         );
         check(Record::Samples(vec![]), &[2]);
         check(
@@ -302,7 +305,10 @@ mod tests {
 
     #[test]
     fn multi_interval_stones_split_on_decode() {
-        let rec = Record::Tombstones(vec![Stone { ref_: 1, intervals: vec![Interval { mint: 0, maxt: 1 }, Interval { mint: 5, maxt: 9 }] }]);
+        let rec = Record::Tombstones(vec![Stone {
+            ref_: 1,
+            intervals: vec![Interval { mint: 0, maxt: 1 }, Interval { mint: 5, maxt: 9 }],
+        }]);
         let got = Record::decode(&rec.to_bytes()).unwrap();
         assert_eq!(
             got,
@@ -319,7 +325,11 @@ mod tests {
         let samples: Vec<RefSample> = vals
             .iter()
             .enumerate()
-            .map(|(i, &b)| RefSample { ref_: if i % 2 == 0 { u64::MAX - i as u64 } else { i as u64 }, t: [i64::MIN, i64::MAX][i % 2], v: f64::from_bits(b) })
+            .map(|(i, &b)| RefSample {
+                ref_: if i % 2 == 0 { u64::MAX - i as u64 } else { i as u64 },
+                t: [i64::MIN, i64::MAX][i % 2],
+                v: f64::from_bits(b),
+            })
             .collect();
         let Record::Samples(got) = Record::decode(&Record::Samples(samples.clone()).to_bytes()).unwrap() else {
             panic!("not samples")
@@ -339,9 +349,13 @@ mod tests {
         check_err(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0xff, 1, b'x'], "UTF-8");
         check_err(&[2, 0, 0, 0, 0, 0, 0, 0, 1], "truncated");
         check_err(&[2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2], "truncated");
-        check_err(&[3, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0], "overflow");
+        check_err(
+            &[3, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0],
+            "overflow",
+        );
         // Every strict prefix of a valid record with entries fails or decodes fewer entries.
-        let full = Record::Samples(vec![RefSample { ref_: 1, t: 2, v: 3.0 }, RefSample { ref_: 2, t: 3, v: 4.0 }]).to_bytes();
+        let full =
+            Record::Samples(vec![RefSample { ref_: 1, t: 2, v: 3.0 }, RefSample { ref_: 2, t: 3, v: 4.0 }]).to_bytes();
         for len in 2..full.len() {
             match Record::decode(&full[..len]) {
                 Err(_) => {}

@@ -63,8 +63,11 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 
 /// Segment files in `dir`, sorted by index.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
-    let mut v: Vec<(u32, PathBuf)> =
-        list_dir(dir)?.into_iter().filter_map(|(n, p)| parse_index(&n).map(|i| (i, p))).filter(|(_, p)| p.is_file()).collect();
+    let mut v: Vec<(u32, PathBuf)> = list_dir(dir)?
+        .into_iter()
+        .filter_map(|(n, p)| parse_index(&n).map(|i| (i, p)))
+        .filter(|(_, p)| p.is_file())
+        .collect();
     v.sort_by_key(|(i, _)| *i);
     Ok(v)
 }
@@ -114,7 +117,12 @@ impl SegmentWriter {
     /// Creates a new, empty segment file (it must not exist).
     pub(crate) fn create(dir: &Path, index: u32) -> Result<Self> {
         let path = dir.join(segment_name(index));
-        let file = OpenOptions::new().write(true).read(true).create_new(true).open(&path).map_err(|e| Error::io("create segment", &path, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io("create segment", &path, e))?;
         Ok(SegmentWriter {
             index,
             path,
@@ -261,7 +269,11 @@ impl Corruption {
 /// Reads every record of a segment in order, checking the framing and CRCs. Returns the
 /// number of records and the corruption that ended the read, if any. I/O errors and errors of
 /// `f` are `Err`.
-pub(crate) fn read_segment(index: u32, path: &Path, f: &mut dyn FnMut(&[u8]) -> Result<Step>) -> Result<(u64, Option<Corruption>)> {
+pub(crate) fn read_segment(
+    index: u32,
+    path: &Path,
+    f: &mut dyn FnMut(&[u8]) -> Result<Step>,
+) -> Result<(u64, Option<Corruption>)> {
     let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
     read_segment_from(index, path, file, f)
 }
@@ -308,7 +320,10 @@ fn read_segment_from(
             if typ == PAGE_TERM {
                 if let Some(p) = page[i..].iter().position(|&b| b != 0) {
                     let bad = at + p as u64;
-                    return Ok((records, Some(corrupt(rec_start.unwrap_or(at), format!("non-zero byte in page padding at {bad}")))));
+                    return Ok((
+                        records,
+                        Some(corrupt(rec_start.unwrap_or(at), format!("non-zero byte in page padding at {bad}"))),
+                    ));
                 }
                 break;
             }
@@ -438,7 +453,8 @@ mod tests {
     #[test]
     fn records_split_across_pages() {
         let big: Vec<u8> = (0..3 * PAGE_SIZE as u32).map(|i| (i * 7 % 251) as u8).collect();
-        let recs = vec![b"x".to_vec(), big.clone(), vec![], vec![9; PAGE_SIZE - 2 * HEADER_SIZE - 8 - 3], b"tail".to_vec()];
+        let recs =
+            vec![b"x".to_vec(), big.clone(), vec![], vec![9; PAGE_SIZE - 2 * HEADER_SIZE - 8 - 3], b"tail".to_vec()];
         let bytes = write(&recs);
         // First, middle and last fragments of the big record.
         assert_eq!(bytes[8], FIRST);

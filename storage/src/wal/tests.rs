@@ -3,8 +3,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::labels::Labels;
@@ -19,13 +19,20 @@ fn opts(segment_size: usize, fsync: FsyncPolicy) -> WalOptions {
 fn samples_record(n: usize, seed: u64) -> Record {
     Record::Samples(
         (0..n)
-            .map(|i| RefSample { ref_: seed * 1000 + (i as u64 % 7), t: 1_000 * i as i64 + seed as i64, v: (i as f64) * 0.5 + seed as f64 })
+            .map(|i| RefSample {
+                ref_: seed * 1000 + (i as u64 % 7),
+                t: 1_000 * i as i64 + seed as i64,
+                v: (i as f64) * 0.5 + seed as f64,
+            })
             .collect(),
     )
 }
 
 fn series_record(refs: std::ops::Range<u64>) -> Record {
-    Record::Series(refs.map(|r| RefSeries { ref_: r, labels: Labels::from_pairs([("__name__", "m"), ("i", &*r.to_string())]) }).collect())
+    Record::Series(
+        refs.map(|r| RefSeries { ref_: r, labels: Labels::from_pairs([("__name__", "m"), ("i", &*r.to_string())]) })
+            .collect(),
+    )
 }
 
 fn replay_all(dir: &Path) -> (Vec<Record>, ReplayStats) {
@@ -72,7 +79,11 @@ fn wal_is_send_and_sync() {
 fn sync_is_a_durability_barrier() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new();
-    let wal = Wal::open(dir.path(), WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, FsyncPolicy::Never) }).unwrap();
+    let wal = Wal::open(
+        dir.path(),
+        WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, FsyncPolicy::Never) },
+    )
+    .unwrap();
     wal.sync().unwrap();
     assert_eq!(registry.counter("tickdb_wal_fsyncs_total", "").get(), 0, "nothing to sync");
     wal.log_record(&samples_record(3, 1)).unwrap();
@@ -136,7 +147,11 @@ fn rejects_bad_segment_size() {
 #[test]
 fn round_trip_and_reopen_appends_new_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let recs = vec![series_record(0..3), samples_record(10, 1), Record::Tombstones(vec![Stone { ref_: 2, intervals: vec![Interval { mint: 1, maxt: 5 }] }])];
+    let recs = vec![
+        series_record(0..3),
+        samples_record(10, 1),
+        Record::Tombstones(vec![Stone { ref_: 2, intervals: vec![Interval { mint: 1, maxt: 5 }] }]),
+    ];
     let wal = Wal::open(dir.path(), opts(SMALL_SEGMENT, FsyncPolicy::Always)).unwrap();
     assert_eq!(wal.segments(), (0, 0));
     log_all(&wal, &recs);
@@ -172,7 +187,8 @@ fn multi_page_records_span_segments() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap();
     // ~12 bytes a sample: 3000 ≈ 36 KB; 9000 ≈ 108 KB, larger than a whole segment.
-    let recs: Vec<Record> = [3000, 3000, 9000, 10, 5000, 1].iter().enumerate().map(|(i, &n)| samples_record(n, i as u64)).collect();
+    let recs: Vec<Record> =
+        [3000, 3000, 9000, 10, 5000, 1].iter().enumerate().map(|(i, &n)| samples_record(n, i as u64)).collect();
     log_all(&wal, &recs);
     let (first, last) = wal.segments();
     assert_eq!(first, 0);
@@ -230,7 +246,9 @@ fn check_torn_at(src: &Path, recs: &[Record], seg: u32, start: u64, cut: u64) {
     }
     // Repair on open, then append: nothing earlier is lost and the new record follows.
     let registry = Registry::new();
-    let wal = Wal::open(dir, WalOptions { registry: Some(registry.clone()), ..opts(4 * PAGE_SIZE, FsyncPolicy::Never) }).unwrap();
+    let wal =
+        Wal::open(dir, WalOptions { registry: Some(registry.clone()), ..opts(4 * PAGE_SIZE, FsyncPolicy::Never) })
+            .unwrap();
     assert_eq!(registry.counter("tickdb_wal_corruptions_total", "").get(), u64::from(cut > start));
     wal.log_record(&recs[0]).unwrap();
     drop(wal);
@@ -362,7 +380,13 @@ fn callback_errors_propagate() {
 fn group_commit_shares_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new();
-    let wal = Arc::new(Wal::open(dir.path(), WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, FsyncPolicy::Always) }).unwrap());
+    let wal = Arc::new(
+        Wal::open(
+            dir.path(),
+            WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, FsyncPolicy::Always) },
+        )
+        .unwrap(),
+    );
     const THREADS: usize = 4;
     const PER_THREAD: usize = 25;
     // The first leader waits until every thread has written its first batch, so that one
@@ -403,7 +427,11 @@ fn group_commit_shares_fsyncs() {
 fn failed_write_rolls_back_and_the_wal_continues() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new();
-    let wal = Wal::open(dir.path(), WalOptions { registry: Some(registry.clone()), ..opts(4 * PAGE_SIZE, FsyncPolicy::Always) }).unwrap();
+    let wal = Wal::open(
+        dir.path(),
+        WalOptions { registry: Some(registry.clone()), ..opts(4 * PAGE_SIZE, FsyncPolicy::Always) },
+    )
+    .unwrap();
     let a = samples_record(100, 1);
     let b = samples_record(4000, 2); // ~48 KB: crosses pages
     let c = samples_record(10, 3);
@@ -444,7 +472,8 @@ fn interval_and_never_policies_are_durable_after_close() {
     for policy in [FsyncPolicy::Interval(Duration::from_millis(5)), FsyncPolicy::Never] {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new();
-        let wal = Wal::open(dir.path(), WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, policy) }).unwrap();
+        let wal = Wal::open(dir.path(), WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, policy) })
+            .unwrap();
         for i in 0..20 {
             wal.log_record(&samples_record(10, i)).unwrap();
         }
@@ -577,11 +606,16 @@ fn promtool_replays_our_wal() {
     let db = tempfile::tempdir().unwrap();
     let wal = Wal::open(&db.path().join("wal"), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap();
     let t0 = 1_763_770_000_000i64;
-    let series = (1..=3u64).map(|r| RefSeries { ref_: r, labels: Labels::from_pairs([("__name__", "tick_test"), ("i", &*r.to_string())]) });
+    let series = (1..=3u64).map(|r| RefSeries {
+        ref_: r,
+        labels: Labels::from_pairs([("__name__", "tick_test"), ("i", &*r.to_string())]),
+    });
     wal.log_record(&Record::Series(series.collect())).unwrap();
     for k in 0..500i64 {
-        wal.log_record(&Record::Samples((1..=3u64).map(|r| RefSample { ref_: r, t: t0 + k * 1000, v: (k * r as i64) as f64 }).collect()))
-            .unwrap();
+        wal.log_record(&Record::Samples(
+            (1..=3u64).map(|r| RefSample { ref_: r, t: t0 + k * 1000, v: (k * r as i64) as f64 }).collect(),
+        ))
+        .unwrap();
     }
     let big = (0..5000i64).map(|k| RefSample { ref_: 3, t: t0 + 1_000_000 + k, v: 0.5 }).collect();
     wal.log_record(&Record::Samples(big)).unwrap();
@@ -591,7 +625,11 @@ fn promtool_replays_our_wal() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 3 * 500 + 5000);
-    assert!(text.contains(&format!("{{__name__=\"tick_test\", i=\"2\"}} 998 {}", t0 + 499_000)), "{}", &text[..200.min(text.len())]);
+    assert!(
+        text.contains(&format!("{{__name__=\"tick_test\", i=\"2\"}} 998 {}", t0 + 499_000)),
+        "{}",
+        &text[..200.min(text.len())]
+    );
 }
 
 mod props {
