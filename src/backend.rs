@@ -16,6 +16,9 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> storage::Result<()>;
     /// Head statistics with top-`limit` cardinality lists (for `/api/v1/status/tsdb`).
     fn head_stats(&self, limit: usize) -> HeadStats;
+    /// Re-allocates the head's long-lived growing buffers so the allocator can pack them
+    /// (`storage::head::Head::compact_memory`); returns the number of series visited.
+    fn compact_memory(&self) -> usize;
 }
 
 /// A shareable backend.

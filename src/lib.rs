@@ -8,6 +8,7 @@
 //! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
 //!   [`query::format_go_g`], Go's `%g`).
 
+pub mod allocator;
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -255,6 +255,11 @@ pub async fn start_with_clock(
                 let _ = st.backend.set(backend.clone());
                 st.readiness.send_replace(Readiness::Ready);
                 tracing::info!("storage ready");
+                tokio::spawn(crate::allocator::compaction_loop(
+                    backend.clone(),
+                    st.registry.clone(),
+                    shutdown_rx.clone(),
+                ));
                 Some(tokio::spawn(maintain_loop(st.clone(), backend, maintain_rx, shutdown_rx.clone())))
             }
             Ok(Err(e)) => {
@@ -442,6 +447,7 @@ fn register_process_metrics(r: &Registry) {
     r.gauge_fn("process_open_fds", "Number of open file descriptors.", || {
         std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(f64::NAN)
     });
+    crate::allocator::register_metrics(r);
 }
 
 /// Queue lengths of the query and write slots.

@@ -38,6 +38,9 @@ impl Backend for Db {
     fn head_stats(&self, limit: usize) -> HeadStats {
         self.head().stats(limit)
     }
+    fn compact_memory(&self) -> usize {
+        self.head().compact_memory()
+    }
 }
 
 /// Storage options from the server configuration.

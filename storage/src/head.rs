@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::chunkenc::XorEncoder;
 use crate::error::{AppendError, Error, Result};
 use crate::labels::{Label, LabelLimits, Labels};
 use crate::matcher::Matcher;
@@ -46,7 +47,7 @@ use crate::wal::{FsyncPolicy, Wal};
 
 pub use appender::HeadAppender;
 use chunk_mapper::{ChunkDiskMapper, ChunkStore};
-use postings::{FxMap, MemPostings, Symbols};
+use postings::{FxMap, MemPostings, SymbolPairs, Symbols};
 pub use reader::{HeadChunkReader, HeadIndexReader, HeadRangeReader, HeadTombstoneReader};
 use series::MemSeries;
 pub use stats::{HeadStats, StatEntry};
@@ -205,8 +206,8 @@ impl SeriesStore {
         Some(s)
     }
 
-    /// All live ids, ascending.
-    fn ids(&self) -> Vec<u32> {
+    /// The pages, in id order, with their page numbers.
+    fn numbered_pages(&self) -> Vec<(usize, Arc<Page>)> {
         let mut pages: Vec<(usize, Arc<Page>)> = Vec::new();
         for shard in self.shards.iter() {
             for (i, p) in shard.read().iter().enumerate() {
@@ -216,8 +217,18 @@ impl SeriesStore {
             }
         }
         pages.sort_by_key(|(p, _)| *p);
+        pages
+    }
+
+    /// The pages, in id order.
+    fn pages(&self) -> impl Iterator<Item = Arc<Page>> {
+        self.numbered_pages().into_iter().map(|(_, p)| p)
+    }
+
+    /// All live ids, ascending.
+    fn ids(&self) -> Vec<u32> {
         let mut out = Vec::new();
-        for (p, page) in pages {
+        for (p, page) in self.numbered_pages() {
             for (j, slot) in page.slots.iter().enumerate() {
                 if slot.lock().is_some() {
                     out.push(((p << PAGE_BITS) | j) as u32);
@@ -360,20 +371,17 @@ impl std::fmt::Debug for Head {
 }
 
 /// Do the symbol-id pairs spell `labels`?
-fn labels_equal(pairs: &[u32], labels: &Labels, syms: &Symbols) -> bool {
-    pairs.len() == labels.len() * 2
+fn labels_equal(pairs: &SymbolPairs, labels: &Labels, syms: &Symbols) -> bool {
+    pairs.num_pairs() == labels.len()
         && pairs
-            .chunks_exact(2)
+            .pairs()
             .zip(labels.iter())
-            .all(|(p, l)| **syms.resolve(p[0]) == *l.name && **syms.resolve(p[1]) == *l.value)
+            .all(|((n, v), l)| **syms.resolve(n) == *l.name && **syms.resolve(v) == *l.value)
 }
 
-fn pairs_to_labels(pairs: &[u32], syms: &Symbols) -> Labels {
+fn pairs_to_labels(pairs: &SymbolPairs, syms: &Symbols) -> Labels {
     Labels::from_sorted(
-        pairs
-            .chunks_exact(2)
-            .map(|p| Label { name: syms.resolve(p[0]).clone(), value: syms.resolve(p[1]).clone() })
-            .collect(),
+        pairs.pairs().map(|(n, v)| Label { name: syms.resolve(n).clone(), value: syms.resolve(v).clone() }).collect(),
     )
 }
 
@@ -417,6 +425,50 @@ impl Head {
     }
 
     /// Number of series in the head.
+    /// Copies every series' open chunk and label ids into fresh allocations, a batch at a
+    /// time, freeing the old ones after each batch; returns the number of series visited.
+    ///
+    /// Open chunks grow a few bytes at a time and move up the allocator's size classes. The
+    /// holes they leave keep mostly empty pages resident: after five minutes of remote write
+    /// that was a quarter of the process's memory. New allocations go to the fullest (oldest)
+    /// pages first, so copying packs the live data into few pages and lets the emptied ones go.
+    /// The old copies are freed in batches on a helper thread, which keeps the extra memory
+    /// small (a few batches of 8192 series, about 1.5 MB) and the freed holes out of this
+    /// thread's allocator cache. Costs about 50 ns per series; the server runs it when its
+    /// allocator reports fragmentation.
+    pub fn compact_memory(&self) -> usize {
+        const BATCH: usize = 8192;
+        type Old = Vec<(Option<XorEncoder>, SymbolPairs)>;
+        let mut visited = 0;
+        std::thread::scope(|scope| {
+            // The old copies are freed on another thread: freed here, they would sit in this
+            // thread's allocator cache and the next batch's copies would be put right back
+            // into the same holes.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Old>(1);
+            scope.spawn(move || rx.into_iter().for_each(drop));
+            let mut old: Old = Vec::with_capacity(BATCH);
+            for page in self.series.pages() {
+                for slot in page.slots.iter() {
+                    if let Some(s) = slot.lock().as_mut() {
+                        let enc = s.open.as_mut().map(|enc| {
+                            let copy = enc.clone();
+                            std::mem::replace(enc, copy)
+                        });
+                        let labels = s.labels.clone();
+                        old.push((enc, std::mem::replace(&mut s.labels, labels)));
+                        visited += 1;
+                    }
+                    if old.len() == BATCH {
+                        // The receiver only stops when this sender is gone.
+                        let _ = tx.send(std::mem::replace(&mut old, Vec::with_capacity(BATCH)));
+                    }
+                }
+            }
+            let _ = tx.send(old);
+        });
+        visited
+    }
+
     pub fn num_series(&self) -> u64 {
         self.num_series.load(Ordering::Relaxed)
     }
@@ -494,17 +546,17 @@ impl Head {
                 Err(_) => return Err(AppendError::TooManySeries),
             },
         };
-        let pairs: Box<[u32]> = {
+        let pairs: Vec<u32> = {
             let mut syms = self.symbols.write();
             let mut v = Vec::with_capacity(labels.len() * 2);
             for l in labels.iter() {
                 v.push(syms.acquire(&l.name));
                 v.push(syms.acquire(&l.value));
             }
-            v.into_boxed_slice()
+            v
         };
         self.postings.write().add(id, &pairs);
-        self.series.insert(id, MemSeries::new(pairs));
+        self.series.insert(id, MemSeries::new(SymbolPairs::new(&pairs)));
         shard.insert(hash, id);
         self.num_series.fetch_add(1, Ordering::Relaxed);
         self.metrics.series.inc();
@@ -518,10 +570,11 @@ impl Head {
         s.closed.iter().for_each(|c| self.chunks.free(c.r));
         let labels = pairs_to_labels(&s.labels, &self.symbols.read());
         self.shard(labels.hash64()).write().remove(labels.hash64(), id);
-        self.postings.write().remove(id, &s.labels);
+        let ids = s.labels.to_vec();
+        self.postings.write().remove(id, &ids);
         {
             let mut syms = self.symbols.write();
-            for &sym in s.labels.iter() {
+            for &sym in &ids {
                 syms.release(sym);
             }
         }

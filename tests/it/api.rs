@@ -234,6 +234,9 @@ async fn health_readiness_and_metrics() {
         "# TYPE process_cpu_seconds_total counter\n",
         "process_cpu_seconds_total ",
         "tickdb_head_series 8\n",
+        "# TYPE tickdb_allocator_allocated_bytes gauge\n",
+        "# TYPE tickdb_allocator_active_bytes gauge\n",
+        "tickdb_memory_compactions_total 0\n",
     ] {
         assert!(r.body.contains(needle), "{needle} missing from\n{}", r.body);
     }

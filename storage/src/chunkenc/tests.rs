@@ -407,3 +407,27 @@ fn growth_from_tiny_capacity_matches_roomy_encoder() {
     assert!(small.heap_bytes() >= small.bytes().len());
     assert_eq!(small.into_bytes(), big.into_bytes());
 }
+
+#[test]
+fn buffers_grow_one_allocator_size_class_at_a_time() {
+    use bstream::next_size_class;
+    let mut sizes = vec![0];
+    while *sizes.last().unwrap() < 1024 {
+        sizes.push(next_size_class(*sizes.last().unwrap()));
+    }
+    assert_eq!(
+        sizes,
+        [0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024]
+    );
+    // From a size between classes: the next class above it.
+    assert_eq!((next_size_class(300), next_size_class(129), next_size_class(7)), (320, 160, 16));
+    // Growing from the first chunk's size reaches a full chunk in a dozen steps.
+    let mut e = XorEncoder::with_capacity(32);
+    let mut grows = 0;
+    for i in 0..120i64 {
+        let before = e.heap_bytes();
+        e.append(i * 10_000, (i * i) as f64 * 0.25);
+        grows += usize::from(e.heap_bytes() != before);
+    }
+    assert!(grows <= 14, "{grows} reallocations for {} bytes", e.bytes().len());
+}

@@ -119,40 +119,6 @@ pub fn dir_size(path: &Path) -> u64 {
     total
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn second_lock_fails_clearly() {
-        let d = tempfile::tempdir().unwrap();
-        let l = DirLock::acquire(d.path()).unwrap();
-        let e = DirLock::acquire(d.path()).unwrap_err().to_string();
-        assert!(e.contains("locked by another"), "{e}");
-        drop(l);
-        DirLock::acquire(d.path()).unwrap();
-    }
-
-    #[test]
-    fn scan_removes_tmp_and_lists_blocks() {
-        let d = tempfile::tempdir().unwrap();
-        let u = Ulid::new();
-        std::fs::create_dir(d.path().join(u.to_string())).unwrap();
-        std::fs::create_dir(d.path().join(format!("{u}.tmp-for-creation"))).unwrap();
-        std::fs::create_dir(d.path().join("wal")).unwrap();
-        std::fs::write(d.path().join("lock"), b"").unwrap();
-        let s = scan(d.path()).unwrap();
-        assert_eq!(s.blocks.len(), 1);
-        assert_eq!(s.blocks[0].0, u);
-        assert_eq!(s.removed_tmp.len(), 1);
-        assert!(!d.path().join(format!("{u}.tmp-for-creation")).exists());
-        std::fs::write(d.path().join(u.to_string()).join("f"), b"12345").unwrap();
-        assert_eq!(dir_size(d.path()), 5);
-        remove_block_dir(&d.path().join(u.to_string())).unwrap();
-        assert!(scan(d.path()).unwrap().blocks.is_empty());
-    }
-}
-
 /// Name of the file recording how far the head has been persisted into blocks.
 pub const HEAD_WATERMARK_FILE: &str = "head_persisted";
 
@@ -188,4 +154,38 @@ pub fn write_head_watermark(dir: &Path, t: i64) -> Result<()> {
     drop(f);
     std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
     crate::block::sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_fails_clearly() {
+        let d = tempfile::tempdir().unwrap();
+        let l = DirLock::acquire(d.path()).unwrap();
+        let e = DirLock::acquire(d.path()).unwrap_err().to_string();
+        assert!(e.contains("locked by another"), "{e}");
+        drop(l);
+        DirLock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn scan_removes_tmp_and_lists_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        let u = Ulid::new();
+        std::fs::create_dir(d.path().join(u.to_string())).unwrap();
+        std::fs::create_dir(d.path().join(format!("{u}.tmp-for-creation"))).unwrap();
+        std::fs::create_dir(d.path().join("wal")).unwrap();
+        std::fs::write(d.path().join("lock"), b"").unwrap();
+        let s = scan(d.path()).unwrap();
+        assert_eq!(s.blocks.len(), 1);
+        assert_eq!(s.blocks[0].0, u);
+        assert_eq!(s.removed_tmp.len(), 1);
+        assert!(!d.path().join(format!("{u}.tmp-for-creation")).exists());
+        std::fs::write(d.path().join(u.to_string()).join("f"), b"12345").unwrap();
+        assert_eq!(dir_size(d.path()), 5);
+        remove_block_dir(&d.path().join(u.to_string())).unwrap();
+        assert!(scan(d.path()).unwrap().blocks.is_empty());
+    }
 }

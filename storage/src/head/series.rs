@@ -16,11 +16,16 @@
 use crate::chunkenc::{ENCODING_XOR, MAX_BYTES_PER_APPEND, MAX_BYTES_PER_XOR_CHUNK, SAMPLES_PER_CHUNK, XorEncoder};
 use crate::error::{AppendError, Result};
 use crate::head::chunk_mapper::ChunkStore;
+use crate::head::postings::SymbolPairs;
 use crate::reader::{ChunkData, ChunkMeta};
 use crate::storage::{Sample, Timestamp};
 
 /// Chunk ids with this bit set name a slice of the out-of-order buffer.
 pub(crate) const OOO_CHUNK_BIT: u32 = 0x8000_0000;
+/// Room a series' first chunk starts with: the 2-byte count, the first timestamp (a varint of
+/// 6 bytes for current times) and the value's 8 bytes, with a few samples to spare. It grows
+/// a size class at a time from there; later chunks start at about the previous one's size.
+const FIRST_CHUNK_BYTES: usize = 32;
 /// Samples per out-of-order chunk handed to readers.
 const OOO_SAMPLES_PER_CHUNK: usize = SAMPLES_PER_CHUNK;
 
@@ -103,8 +108,8 @@ pub(crate) fn check_sample(
 }
 
 pub(crate) struct MemSeries {
-    /// Label pairs as symbol ids: name, value, name, value, ... (sorted by name string).
-    pub labels: Box<[u32]>,
+    /// Label pairs as symbol ids (sorted by name string).
+    pub labels: SymbolPairs,
     /// Full chunks, oldest first (a boxed slice: 8 bytes smaller than a `Vec`, and exactly sized).
     pub closed: Box<[ClosedChunk]>,
     pub open: Option<XorEncoder>,
@@ -122,7 +127,7 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    pub fn new(labels: Box<[u32]>) -> Self {
+    pub fn new(labels: SymbolPairs) -> Self {
         MemSeries {
             labels,
             closed: Box::new([]),
@@ -183,7 +188,7 @@ impl MemSeries {
             self.open = Some(XorEncoder::with_capacity(prev_len + prev_len / 8 + 8));
             self.next_at = range_for_timestamp(t, chunk_range);
         }
-        let enc = self.open.get_or_insert_with(|| XorEncoder::with_capacity(64));
+        let enc = self.open.get_or_insert_with(|| XorEncoder::with_capacity(FIRST_CHUNK_BYTES));
         enc.append(t, v);
         cut
     }
@@ -356,7 +361,7 @@ mod tests {
     /// Appends samples at `times` and returns the sample counts of the chunks.
     fn check_cuts(times: impl IntoIterator<Item = i64>, expected: &[usize]) {
         let store = ChunkStore::new(None);
-        let mut s = MemSeries::new(Box::new([]));
+        let mut s = MemSeries::new(SymbolPairs::new(&[]));
         for t in times {
             assert!(s.check(t, 1.0, 0, None).is_ok());
             s.append(1, t, t as f64, H2, &store);
@@ -407,7 +412,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let store = ChunkStore::new(None);
-        let mut s = MemSeries::new(Box::new([]));
+        let mut s = MemSeries::new(SymbolPairs::new(&[]));
         check_verdict(&s, -5, 1.0, 0, Ok(Verdict::InOrder));
         s.append(1, 100, 1.0, H2, &store);
         check_verdict(&s, 101, 1.0, 0, Ok(Verdict::InOrder));
@@ -428,7 +433,7 @@ mod tests {
     #[test]
     fn truncate_drops_old_chunks_and_ooo() {
         let store = ChunkStore::new(None);
-        let mut s = MemSeries::new(Box::new([]));
+        let mut s = MemSeries::new(SymbolPairs::new(&[]));
         for i in 0..300 {
             s.append(1, i * 15_000, 1.0, H2, &store);
         }
