@@ -445,7 +445,11 @@ impl Head {
             // thread's allocator cache and the next batch's copies would be put right back
             // into the same holes.
             let (tx, rx) = std::sync::mpsc::sync_channel::<Old>(1);
-            scope.spawn(move || rx.into_iter().for_each(drop));
+            // If no thread can be started, the sends below fail and hand each batch back,
+            // to be freed here: a less effective compaction, not a failed one.
+            let _ = std::thread::Builder::new()
+                .name("head-compact-free".into())
+                .spawn_scoped(scope, move || rx.into_iter().for_each(drop));
             let mut old: Old = Vec::with_capacity(BATCH);
             for page in self.series.pages() {
                 for slot in page.slots.iter() {
