@@ -29,3 +29,25 @@ def wait_http(url, deadline=60):
         except Exception:
             time.sleep(0.3)
     raise RuntimeError(f"{url} did not come up")
+
+
+def stop_all(procs, tmp, keep):
+    """Stops the processes a harness started (SIGTERM, then SIGKILL after 30 s; the newest
+    first, so senders stop before receivers), then removes `tmp` unless `keep`."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if keep:
+        print(f"kept {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import random
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, http_get, wait_http  # noqa: E402
+from benchlib import free_port, http_get, wait_http, stop_all  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEP = 15  # seconds between samples, and the step of range queries
@@ -208,18 +206,7 @@ def main():
                     http_get(u, timeout=120)
                     lat[name][label].append(time.perf_counter() - t)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"kept {tmp}", file=sys.stderr)
+        stop_all(procs, tmp, args.keep)
 
     names = [n for n in ("tickdb", "prometheus") if n in lat]
     print(f"\n{nseries} series x {args.hours} h at {STEP}s ({nsamples} samples); {args.rounds} rounds; latency in ms")
