@@ -642,18 +642,8 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
             let groups = bucket_groups(ev, &v[1], apos);
             let mut out = Vec::new();
             for (labels, buckets) in groups {
-                let r = f::bucket_quantile(q, buckets);
-                if r.forced_monotonic {
-                    ev.sh.annos.borrow_mut().monotonicity(
-                        labels.metric_name(),
-                        apos,
-                        ts,
-                        r.min_bucket,
-                        r.max_bucket,
-                        r.max_diff,
-                    );
-                }
-                out.push(Elem { labels, t: ts, v: r.value, drop_name: true });
+                let v = annotated_bucket_quantile(ev, q, buckets, &labels, apos, ts);
+                out.push(Elem { labels, t: ts, v, drop_name: true });
             }
             out
         }
@@ -674,20 +664,10 @@ fn vector_function(ev: &Ev, c: &Call, v: &[Vector], ts: i64) -> Result<Vector> {
             for i in 2..v.len() {
                 let q = first_value(v, i);
                 for (labels, buckets) in &groups {
-                    let r = f::bucket_quantile(q, buckets.clone());
-                    if r.forced_monotonic {
-                        ev.sh.annos.borrow_mut().monotonicity(
-                            labels.metric_name(),
-                            apos,
-                            ts,
-                            r.min_bucket,
-                            r.max_bucket,
-                            r.max_diff,
-                        );
-                    }
+                    let v = annotated_bucket_quantile(ev, q, buckets.clone(), labels, apos, ts);
                     let mut b = labels.builder();
                     b.set(&label, &open_metrics_float(q));
-                    out.push(Elem { labels: b.build(), t: ts, v: r.value, drop_name: true });
+                    out.push(Elem { labels: b.build(), t: ts, v, drop_name: true });
                 }
             }
             out
@@ -719,6 +699,23 @@ fn open_metrics_float(q: f64) -> String {
     }
     let s = go_g(q, None);
     if q.is_finite() && !s.contains(['e', '.']) { format!("{s}.0") } else { s }
+}
+
+/// The `q` quantile of one group of classic buckets, with the info annotation Prometheus adds
+/// when the bucket counts had to be made monotonic.
+fn annotated_bucket_quantile(
+    ev: &Ev,
+    q: f64,
+    buckets: Vec<f::Bucket>,
+    labels: &Labels,
+    pos: Option<usize>,
+    ts: i64,
+) -> f64 {
+    let r = f::bucket_quantile(q, buckets);
+    if r.forced_monotonic {
+        ev.sh.annos.borrow_mut().monotonicity(labels.metric_name(), pos, ts, r.min_bucket, r.max_bucket, r.max_diff);
+    }
+    r.value
 }
 
 /// Groups classic-histogram bucket series by their labels without `le`.
