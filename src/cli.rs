@@ -209,6 +209,7 @@ impl ServeArgs {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<()> {
+    crate::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

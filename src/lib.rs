@@ -19,5 +19,6 @@ pub mod logging;
 pub mod openmetrics;
 pub mod remote;
 pub mod server;
+pub mod tls;
 pub mod tsdb_import;
 pub mod wiring;

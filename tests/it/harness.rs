@@ -64,7 +64,7 @@ impl TestServer {
         handle.wait_ready().await.expect("server ready");
         TestServer {
             url: format!("http://{}", handle.addr),
-            client: reqwest::Client::builder().no_proxy().build().expect("client"),
+            client: tickdb::tls::client_builder().no_proxy().build().expect("client"),
             handle: Some(handle),
             dir,
         }

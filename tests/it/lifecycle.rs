@@ -24,7 +24,7 @@ async fn not_ready_until_storage_is_open() {
     let engine = tickdb::wiring::engine(&cfg);
     let h = tickdb::server::start(cfg, opener, engine, BTreeMap::new()).await.unwrap();
     let url = format!("http://{}", h.addr);
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = tickdb::tls::client_builder().no_proxy().build().unwrap();
     let status = async |path: &str| c.get(format!("{url}{path}")).send().await.unwrap().status().as_u16();
     assert_eq!(status("/-/healthy").await, 200);
     assert_eq!(status("/-/ready").await, 503);
@@ -60,7 +60,7 @@ async fn serve_binary_and_sigterm() {
             .spawn()
             .unwrap()
     };
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = tickdb::tls::client_builder().no_proxy().build().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let wait_ready = async || {
         // An external process: poll until it answers.

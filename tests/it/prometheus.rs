@@ -237,7 +237,7 @@ async fn matches_real_prometheus() {
     ]
     .join("\n");
     let mut prom = Prom::start(&prom_bin, pdir.path(), &config, port);
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = tickdb::tls::client_builder().no_proxy().build().expect("client");
 
     // Wait until tickdb has a dozen scrapes of the exporter.
     poll_until("remote-written data", 60, &pdir.path().join("prometheus.log"), async || {

@@ -267,7 +267,7 @@ async fn a_panicking_handler_is_a_500() {
     .await
     .unwrap();
     h.wait_ready().await.unwrap();
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = tickdb::tls::client_builder().no_proxy().build().unwrap();
     let url = format!("http://{}", h.addr);
     for _ in 0..3 {
         let r = c.get(format!("{url}/api/v1/query?query=up")).send().await.unwrap();
