@@ -1,4 +1,5 @@
-//! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`.
+//! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
+//! check`, `tickdb rules test`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,69 @@ Then point Prometheus at it:\n  remote_write:\n    - url: http://HOST:9201/api/v
 tickdb tsdb import --format openmetrics metrics.om --data-dir ./data"
     )]
     Tsdb(TsdbCommand),
+    /// Validate rule files and run rule unit tests (like `promtool check rules` / `test rules`).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml"
+    )]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Check that rule files parse and are valid (`promtool check rules`).
+    #[command(after_help = "Example:\n  tickdb rules check examples/rules/gameserver.yml\n\n\
+Prints `SUCCESS: N rules found` per file, or `FAILED:` and each error as\n  \
+FILE:LINE:COL: group \"NAME\", rule N, \"RULE\": MESSAGE\n\
+and exits 1. Rules with the same name and labels are reported as a lint finding\n\
+(exit 0, or 3 with --lint-fatal).")]
+    Check(RulesCheckArgs),
+    /// Run rule unit tests in promtool's test file format (`promtool test rules`).
+    #[command(after_help = "Example:\n  tickdb rules test examples/rules/gameserver_test.yml\n\n\
+A test file names rule files (relative to it, globs allowed) and test groups:\n  \
+rule_files: [gameserver.yml]\n  \
+evaluation_interval: 1m\n  \
+tests:\n    \
+- interval: 1m\n      \
+input_series:\n        \
+- series: 'up{job=\"game\"}'\n          \
+values: '0x10'\n      \
+alert_rule_test:\n        \
+- eval_time: 5m\n          \
+alertname: InstanceDown\n          \
+exp_alerts: [{exp_labels: {job: game, severity: critical}}]\n\n\
+Exits 1 if any test fails. See docs/rules-testing.md.")]
+    Test(RulesTestArgs),
+}
+
+/// Which lint checks `rules check` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesLint {
+    None,
+    DuplicateRules,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesCheckArgs {
+    /// Rule files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Lint checks to run.
+    #[arg(long, value_enum, default_value = "duplicate-rules")]
+    pub lint: RulesLint,
+    /// Exit with code 3 when lint checks find something.
+    #[arg(long)]
+    pub lint_fatal: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesTestArgs {
+    /// Test files to run.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Run only test groups whose name matches this regular expression; may be repeated.
+    #[arg(long)]
+    pub run: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -170,6 +234,21 @@ pub struct ServeArgs {
     /// Series whose label sets are cached between writes (0 = off). [default: 524288]
     #[arg(long)]
     pub write_series_cache_size: Option<usize>,
+    /// Directory of Prometheus rule files, reloaded on SIGHUP and POST /-/reload (empty = none). [default: ]
+    #[arg(long)]
+    pub rules_dir: Option<PathBuf>,
+    /// Interval of rule groups that set none. [default: 1m]
+    #[arg(long)]
+    pub rules_evaluation_interval: Option<PromDuration>,
+    /// Evaluate rules against this Prometheus-API URL instead of the local engine. [default: ]
+    #[arg(long)]
+    pub rules_datasource_url: Option<String>,
+    /// Forward alerts to this Alertmanager (repeat for several). [default: ]
+    #[arg(long = "alertmanager-url")]
+    pub alertmanager_urls: Vec<String>,
+    /// Receivers and routing of tickdb's own notifications (docs/notifications.md). [default: ]
+    #[arg(long)]
+    pub notifications_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -204,6 +283,13 @@ impl ServeArgs {
         set(&mut cfg.write.max_label_value_length, &self.write_max_label_value_length);
         set(&mut cfg.write.max_labels_per_series, &self.write_max_labels_per_series);
         set(&mut cfg.write.series_cache_size, &self.write_series_cache_size);
+        set(&mut cfg.rules.dir, &self.rules_dir);
+        set(&mut cfg.rules.evaluation_interval, &self.rules_evaluation_interval);
+        set(&mut cfg.rules.datasource_url, &self.rules_datasource_url);
+        if !self.alertmanager_urls.is_empty() {
+            cfg.alerting.alertmanagers = self.alertmanager_urls.clone();
+        }
+        set(&mut cfg.alerting.notifications_file, &self.notifications_file);
     }
 }
 
@@ -243,6 +329,20 @@ pub fn run() -> anyhow::Result<()> {
                 TsdbCommand::Import(a) => crate::tsdb_import::run(&a),
                 TsdbCommand::Dump(a) => crate::dump::run(&a, &mut std::io::stdout().lock()),
             }
+        }
+        Command::Rules(cmd) => {
+            crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("error"));
+            let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            let code = match cmd {
+                RulesCommand::Check(a) => crate::rules_cli::check(&a, &mut out, &mut err)?,
+                RulesCommand::Test(a) => crate::rules_cli::test(&a, &mut out, &mut err)?,
+            };
+            std::io::Write::flush(&mut out)?;
+            if code != 0 {
+                // The exit code is the result (promtool's 1 and 3), not an error to print.
+                std::process::exit(code);
+            }
+            Ok(())
         }
     }
 }

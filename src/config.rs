@@ -19,6 +19,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub query: QueryConfig,
     pub write: WriteConfig,
+    pub rules: RulesConfig,
+    pub alerting: AlertingConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -99,6 +101,74 @@ pub struct WriteConfig {
     pub series_cache_size: usize,
 }
 
+/// The rule engine (`rules.*`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Directory of Prometheus rule files (`*.yml`, `*.yaml`), read at start, on SIGHUP and on
+    /// `POST /-/reload`; empty = no rules.
+    pub dir: PathBuf,
+    /// Interval of groups that set none (Prometheus's `global.evaluation_interval`).
+    pub evaluation_interval: PromDuration,
+    /// Evaluate rules against this Prometheus-API server (e.g. Mimir, Thanos, a
+    /// VictoriaMetrics cluster) instead of the local engine; empty = local. Results are still
+    /// written to the local storage.
+    pub datasource_url: String,
+    /// Timeout of one rule query against `datasource_url`.
+    pub datasource_timeout: PromDuration,
+    /// Labels added to alerts and available to templates as `$externalLabels`.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Link base for alerts' `generatorURL` and `$externalURL`; empty = `http://<listen>`.
+    pub external_url: String,
+    /// Minimum time between two sends of a still-firing alert to notifiers.
+    pub resend_delay: PromDuration,
+    /// How long tickdb may have been down for alert `for` state to be restored.
+    pub outage_tolerance: PromDuration,
+    /// Minimum time an alert must still wait after a restore before it fires.
+    pub for_grace_period: PromDuration,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            dir: PathBuf::new(),
+            evaluation_interval: PromDuration::from_secs(60),
+            datasource_url: String::new(),
+            datasource_timeout: PromDuration::from_secs(30),
+            external_labels: Default::default(),
+            external_url: String::new(),
+            resend_delay: PromDuration::from_secs(60),
+            outage_tolerance: PromDuration::from_secs(3600),
+            for_grace_period: PromDuration::from_secs(600),
+        }
+    }
+}
+
+/// Where alerts go (`alerting.*`): forwarded to Alertmanagers, and/or routed to tickdb's own
+/// receivers by the notifications file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Alertmanager base URLs (e.g. `http://127.0.0.1:9093`); every alert is posted to each
+    /// (`/api/v2/alerts`), as Prometheus does. Empty = no forwarding.
+    pub alertmanagers: Vec<String>,
+    /// Timeout of one post to an Alertmanager.
+    pub alertmanager_timeout: PromDuration,
+    /// Receivers, routing tree, inhibition, silences, throttling and escalation
+    /// (docs/notifications.md); reloaded with the rules. Empty = no own notifications.
+    pub notifications_file: PathBuf,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            alertmanagers: Vec::new(),
+            alertmanager_timeout: PromDuration::from_secs(10),
+            notifications_file: PathBuf::new(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -108,6 +178,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
             write: WriteConfig::default(),
+            rules: RulesConfig::default(),
+            alerting: AlertingConfig::default(),
         }
     }
 }
@@ -205,6 +277,21 @@ impl Config {
         if self.storage.maintain_interval.0 == Duration::ZERO {
             return bad("storage.maintain_interval must be positive");
         }
+        if self.rules.evaluation_interval.0 == Duration::ZERO {
+            return bad("rules.evaluation_interval must be positive");
+        }
+        let url = &self.rules.datasource_url;
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!("rules.datasource_url must be an http(s) URL, got {url:?}")));
+        }
+        for u in &self.alerting.alertmanagers {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("alerting.alertmanagers: {u:?} is not an http(s) URL")));
+            }
+        }
+        if self.alerting.alertmanager_timeout.0 == Duration::ZERO {
+            return bad("alerting.alertmanager_timeout must be positive");
+        }
         self.fsync_policy()?;
         Ok(())
     }
@@ -249,6 +336,11 @@ impl Config {
             ("write-max-label-value-length", w.max_label_value_length.to_string()),
             ("write-max-labels-per-series", w.max_labels_per_series.to_string()),
             ("write-series-cache-size", w.series_cache_size.to_string()),
+            ("rules-dir", self.rules.dir.display().to_string()),
+            ("rules-evaluation-interval", self.rules.evaluation_interval.to_string()),
+            ("rules-datasource-url", self.rules.datasource_url.clone()),
+            ("alertmanager-url", self.alerting.alertmanagers.join(",")),
+            ("notifications-file", self.alerting.notifications_file.display().to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

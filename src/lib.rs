@@ -5,9 +5,12 @@
 //! - [`server`]: the HTTP server (remote write, import/export, the Prometheus API).
 //! - [`remote`]: remote-write protobufs and decoding; [`openmetrics`]: text format parser.
 //! - [`engine`] and [`backend`]: what the server needs from the query engine and the storage.
+//! - [`rules_service`] (+ [`rules_source`]): the rule engine in the server; [`alerting`]: where
+//!   alerts go (Alertmanager forward, routing to receivers, delivery).
 //! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
 //!   [`query::format_go_g`], Go's `%g`).
 
+pub mod alerting;
 pub mod allocator;
 pub mod backend;
 pub mod cli;
@@ -16,8 +19,12 @@ pub mod dump;
 pub mod duration;
 pub mod engine;
 pub mod logging;
+pub mod notifier;
 pub mod openmetrics;
 pub mod remote;
+pub mod rules_cli;
+pub mod rules_service;
+pub mod rules_source;
 pub mod server;
 pub mod tls;
 pub mod tsdb_import;

@@ -20,6 +20,8 @@ pub mod errors;
 pub mod import;
 pub mod json;
 pub mod params;
+pub mod alerting_api;
+pub mod rules_api;
 pub mod slots;
 pub mod status;
 pub mod write;
@@ -91,6 +93,10 @@ pub struct AppState {
     pub series_cache: write::SeriesCache,
     /// Start-up progress, for [`ServerHandle::wait_ready`].
     pub readiness: watch::Sender<Readiness>,
+    /// The rule engine, set once the storage is open.
+    pub rules: OnceLock<Arc<crate::rules_service::RulesService>>,
+    /// Alert forwarding and tickdb's own notifications, set with the rule engine.
+    pub alerting: OnceLock<Arc<crate::alerting::Alerting>>,
 }
 
 /// Start-up state of the server.
@@ -224,6 +230,8 @@ pub async fn start_with_clock(
         ),
         series_cache: write::SeriesCache::new(cfg.write.series_cache_size),
         readiness: watch::Sender::new(Readiness::Starting),
+        rules: OnceLock::new(),
+        alerting: OnceLock::new(),
         registry,
         cfg,
     });
@@ -253,6 +261,12 @@ pub async fn start_with_clock(
         let maintain = match opened {
             Ok(Ok(backend)) => {
                 let _ = st.backend.set(backend.clone());
+                if let Err(e) = start_rules(&st, backend.clone(), shutdown_rx.clone()).await {
+                    st.readiness.send_replace(Readiness::Failed);
+                    tracing::error!(error = %e, "starting the rule engine failed");
+                    serving.abort();
+                    return Err(e);
+                }
                 st.readiness.send_replace(Readiness::Ready);
                 tracing::info!("storage ready");
                 tokio::spawn(crate::allocator::compaction_loop(
@@ -278,6 +292,9 @@ pub async fn start_with_clock(
         if let Some(m) = maintain {
             m.abort();
         }
+        if let Some(r) = st.rules.get() {
+            r.stop().await;
+        }
         if let Some(b) = st.backend.get().cloned() {
             tokio::task::spawn_blocking(move || b.close())
                 .await?
@@ -287,6 +304,35 @@ pub async fn start_with_clock(
         served?.map_err(|e| anyhow::anyhow!("serving: {e}"))
     });
     Ok(ServerHandle { addr, state, shutdown: shutdown_tx, maintain_now: maintain_tx, task })
+}
+
+/// Starts the rule engine over the opened storage, loads `rules.dir` and reloads it on SIGHUP.
+async fn start_rules(st: &Arc<AppState>, backend: SharedBackend, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let alerting = crate::alerting::Alerting::none();
+    let sink = alerting.sink();
+    let _ = st.alerting.set(alerting);
+    let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
+    svc.reload().await.map_err(|e| anyhow::anyhow!("loading rules from {}: {e}", st.cfg.rules.dir.display()))?;
+    let _ = st.rules.set(svc.clone());
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        // Ends at shutdown: it holds the rule engine, which holds the storage.
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    h = hup.recv() => {
+                        if h.is_none() {
+                            return;
+                        }
+                        tracing::info!("SIGHUP: reloading rules");
+                        let _ = svc.reload().await;
+                    }
+                    _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+                }
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Runs [`crate::backend::Backend::maintain`] every `storage.maintain_interval` and whenever a
@@ -359,8 +405,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
         .route("/api/v1/format_query", get(api::format_query).post(api::format_query))
-        .route("/api/v1/rules", get(api::rules))
-        .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/rules", get(rules_api::rules))
+        .route("/api/v1/alerts", get(rules_api::alerts))
+        .route("/-/reload", post(rules_api::reload).put(rules_api::reload))
+        .route("/api/v1/alerts/{fingerprint}/ack", post(alerting_api::ack))
+        .route("/api/v1/alerts/{fingerprint}/resolve", post(alerting_api::resolve))
+        .route("/api/v1/notifications/alerts", get(alerting_api::alerts))
+        .route("/api/v1/notifications/status", get(alerting_api::status))
+        .route("/api/v1/silences", get(alerting_api::silences).post(alerting_api::add_silence))
+        .route("/api/v1/silences/{id}", axum::routing::delete(alerting_api::expire_silence))
         .route("/api/v1/metadata", get(status::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))

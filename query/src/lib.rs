@@ -10,6 +10,8 @@
 //!
 //! Module map:
 //! - [`error`]: [`QueryError`] and its mapping to Prometheus's API error types.
+//! - [`series_desc`]: the series description notation (`up{job="a"} 1+2x3 _ stale`) of
+//!   promqltest `load` commands and `promtool test rules` input series.
 //! - `annotations`: warnings and infos (`PromQL info: ...`) with their query positions.
 //! - `gofmt`: Go's `%g` ([`format_go_g`]), used by annotations and by `tickdb tsdb dump`.
 //! - `position`: recovers source positions of AST nodes (the parser does not record them).
@@ -17,6 +19,7 @@
 //! - `eval` (+ `eval/*`): the evaluator; `functions`: the math of PromQL's functions.
 
 pub mod error;
+pub mod series_desc;
 
 mod annotations;
 mod eval;

@@ -1,5 +1,5 @@
 //! The query endpoints of the Prometheus HTTP API: `query`, `query_range`, `series`, `labels`,
-//! `label/<name>/values`, `query_exemplars`, `format_query`, `rules`, `alerts`.
+//! `label/<name>/values`, `query_exemplars`, `format_query` (rules and alerts: `rules_api`).
 //!
 //! PromQL evaluation and index reads run on blocking threads, bounded by the query slots.
 
@@ -253,16 +253,6 @@ pub async fn format_query(p: Params) -> Result<Response, ApiError> {
     let q = p.get("query").unwrap_or("");
     let expr = query::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     Ok(success_value(&serde_json::Value::String(expr.prettify())))
-}
-
-/// GET /api/v1/rules: no rule groups are configured.
-pub async fn rules() -> Response {
-    success("{\"groups\":[]}", &[], &[])
-}
-
-/// GET /api/v1/alerts: no alerts.
-pub async fn alerts() -> Response {
-    success("{\"alerts\":[]}", &[], &[])
 }
 
 #[cfg(test)]

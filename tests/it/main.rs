@@ -6,14 +6,18 @@
 //! commands and `promtool` against the server), `lifecycle` (readiness, the binary, SIGTERM,
 //! maintenance), `overload` (write and query slots, 503), `robustness` (error envelopes,
 //! body limits, random input), `prometheus` (end-to-end against a real Prometheus scraping and
-//! remote-writing).
+//! remote-writing), `rules` (the rule engine in the server: rules and alerts API, reload,
+//! restart).
 
 mod api;
 mod harness;
 mod import;
 mod lifecycle;
+mod notify;
 mod overload;
 mod prometheus;
 mod robustness;
+mod rules;
+mod rules_cli;
 mod tools;
 mod write;

@@ -55,17 +55,17 @@ async fn start_exporter() -> String {
     addr.to_string()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-struct Prom {
+pub(crate) struct Prom {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Prom {
-    fn start(bin: &std::path::Path, dir: &std::path::Path, config: &str, port: u16) -> Prom {
+    pub(crate) fn start(bin: &std::path::Path, dir: &std::path::Path, config: &str, port: u16) -> Prom {
         let cfg = dir.join("prometheus.yml");
         std::fs::write(&cfg, config).expect("write config");
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
@@ -96,7 +96,7 @@ impl Drop for Prom {
 
 /// Polls `f` until it returns true (an external process gives no other signal), failing
 /// after `secs` seconds with Prometheus's log.
-async fn poll_until(what: &str, secs: u64, log: &std::path::Path, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn poll_until(what: &str, secs: u64, log: &std::path::Path, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f().await {
         if Instant::now() > deadline {

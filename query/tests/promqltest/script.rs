@@ -1,22 +1,14 @@
 //! Parser for Prometheus's promqltest script language (`load` / `clear` / `eval`), see
-//! README.upstream.md next to the scripts.
+//! README.upstream.md next to the scripts. Series lines use `query::series_desc`, the parser
+//! shared with `promtool test rules` input series.
 
+pub use query::series_desc::{SeqValue, SeriesDesc as SeriesDef, parse_duration};
+use query::series_desc::{split_metric, unquote};
 use regex::Regex;
-use storage::{Labels, STALE_NAN_BITS};
 
-/// One value of a series description.
-#[derive(Clone, Debug)]
-pub enum SeqValue {
-    Omitted,
-    Value(f64),
-    /// A native histogram (`{{...}}`): not supported by the float engine.
-    Histogram,
-}
-
-#[derive(Clone, Debug)]
-pub struct SeriesDef {
-    pub labels: Labels,
-    pub values: Vec<SeqValue>,
+/// One series line of a `load` or an expectation of an `eval`.
+fn parse_series(line: &str) -> Result<SeriesDef, String> {
+    query::series_desc::parse(line).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,238 +76,6 @@ pub enum Cmd {
     Clear,
     Load { interval: i64, with_nhcb: bool, series: Vec<SeriesDef>, start_ts: bool },
     Eval(Box<Eval>),
-}
-
-/// Prometheus's `model.ParseDuration` (ms).
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(0);
-    }
-    let re = Regex::new(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$").unwrap();
-    let c = re.captures(s).ok_or_else(|| format!("not a valid duration string: {s:?}"))?;
-    let units = [365 * 24 * 3600 * 1000i64, 7 * 24 * 3600 * 1000, 24 * 3600 * 1000, 3600 * 1000, 60 * 1000, 1000, 1];
-    let mut total = 0i64;
-    let mut any = false;
-    for (i, u) in units.iter().enumerate() {
-        if let Some(m) = c.get(i + 1) {
-            any = true;
-            total += m.as_str().parse::<i64>().map_err(|e| e.to_string())? * u;
-        }
-    }
-    if !any {
-        return Err(format!("not a valid duration string: {s:?}"));
-    }
-    Ok(total)
-}
-
-/// A PromQL number as the series-description lexer reads it.
-pub fn parse_number(s: &str) -> Option<f64> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let v = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()? as f64
-    } else if body.eq_ignore_ascii_case("inf") {
-        f64::INFINITY
-    } else if body.eq_ignore_ascii_case("nan") {
-        f64::NAN
-    } else if body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') {
-        match body.parse::<f64>() {
-            Ok(v) => v,
-            Err(_) => parse_duration(body).ok()? as f64 / 1000.0,
-        }
-    } else {
-        return None;
-    };
-    Some(if neg { -v } else { v })
-}
-
-/// Splits `metric{labels} values...` into the metric part and the rest.
-fn split_metric(line: &str) -> (&str, &str) {
-    let b = line.as_bytes();
-    let mut i = 0;
-    let mut in_quote: Option<u8> = None;
-    let mut depth = 0;
-    while i < b.len() {
-        let c = b[i];
-        if let Some(q) = in_quote {
-            if c == b'\\' {
-                i += 2;
-                continue;
-            }
-            if c == q {
-                in_quote = None;
-            }
-        } else if c == b'"' || c == b'\'' || c == b'`' {
-            in_quote = Some(c);
-        } else if c == b'{' {
-            depth += 1;
-        } else if c == b'}' {
-            depth -= 1;
-            if depth == 0 {
-                return (&line[..=i], line[i + 1..].trim());
-            }
-        } else if depth == 0 && c.is_ascii_whitespace() {
-            return (&line[..i], line[i..].trim());
-        }
-        i += 1;
-    }
-    (line, "")
-}
-
-fn unquote(s: &str) -> Result<(String, usize), String> {
-    let b: Vec<char> = s.chars().collect();
-    let q = b[0];
-    let mut out = String::new();
-    let mut i = 1;
-    let mut consumed = q.len_utf8();
-    while i < b.len() {
-        let c = b[i];
-        consumed += c.len_utf8();
-        if c == q {
-            return Ok((out, consumed));
-        }
-        if c == '\\' && q != '`' {
-            i += 1;
-            let e = *b.get(i).ok_or("bad escape")?;
-            consumed += e.len_utf8();
-            match e {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'r' => out.push('\r'),
-                '\\' => out.push('\\'),
-                '"' => out.push('"'),
-                '\'' => out.push('\''),
-                'a' => out.push('\x07'),
-                'b' => out.push('\x08'),
-                'f' => out.push('\x0c'),
-                'v' => out.push('\x0b'),
-                'x' | 'u' | 'U' => {
-                    let n = match e {
-                        'x' => 2,
-                        'u' => 4,
-                        _ => 8,
-                    };
-                    let h: String = b[i + 1..(i + 1 + n).min(b.len())].iter().collect();
-                    consumed += h.len();
-                    let v = u32::from_str_radix(&h, 16).map_err(|e| e.to_string())?;
-                    out.push(char::from_u32(v).ok_or("bad char")?);
-                    i += n;
-                }
-                _ => return Err(format!("unknown escape \\{e}")),
-            }
-        } else {
-            out.push(c);
-        }
-        i += 1;
-    }
-    Err("unterminated string".into())
-}
-
-/// Parses `name{a="b", ...}` into labels.
-pub fn parse_metric(m: &str) -> Result<Labels, String> {
-    let m = m.trim();
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let (name, rest) = match m.find('{') {
-        Some(i) => (&m[..i], &m[i..]),
-        None => (m, ""),
-    };
-    if !name.is_empty() {
-        pairs.push(("__name__".into(), name.to_string()));
-    }
-    if !rest.is_empty() {
-        let inner = rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')).ok_or("bad braces")?;
-        let mut s = inner.trim();
-        while !s.is_empty() {
-            let (lname, after) = if s.starts_with('"') {
-                let (n, used) = unquote(s)?;
-                (n, s[used..].trim_start())
-            } else {
-                let end =
-                    s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '.')).unwrap_or(s.len());
-                (s[..end].to_string(), s[end..].trim_start())
-            };
-            if after.starts_with(',') || after.is_empty() {
-                // A bare quoted name is the metric name.
-                pairs.push(("__name__".into(), lname));
-                s = after.strip_prefix(',').unwrap_or(after).trim_start();
-                continue;
-            }
-            let after = after.strip_prefix('=').ok_or_else(|| format!("expected = in {m}"))?.trim_start();
-            let (v, used) = unquote(after)?;
-            pairs.push((lname, v));
-            s = after[used..].trim_start();
-            s = s.strip_prefix(',').unwrap_or(s).trim_start();
-        }
-    }
-    Ok(Labels::from_pairs(pairs))
-}
-
-fn parse_values(s: &str) -> Result<Vec<SeqValue>, String> {
-    let mut out = Vec::new();
-    let stale = f64::from_bits(STALE_NAN_BITS);
-    if s.contains("{{") {
-        // Histograms: one opaque value per item; only the count matters for us.
-        out.push(SeqValue::Histogram);
-        return Ok(out);
-    }
-    for item in s.split_whitespace() {
-        if item == "_" {
-            out.push(SeqValue::Omitted);
-            continue;
-        }
-        if let Some(n) = item.strip_prefix("_x") {
-            let n: usize = n.parse().map_err(|_| format!("bad repetition {item}"))?;
-            out.extend(std::iter::repeat_n(SeqValue::Omitted, n));
-            continue;
-        }
-        if item == "stale" {
-            out.push(SeqValue::Value(stale));
-            continue;
-        }
-        let (base, times) = match item.rfind('x') {
-            Some(i) if i + 1 < item.len() && item[i + 1..].bytes().all(|c| c.is_ascii_digit()) => {
-                (&item[..i], Some(item[i + 1..].parse::<usize>().map_err(|e| e.to_string())?))
-            }
-            _ => (item, None),
-        };
-        // Split "a+b" / "a-b" (not at the start, not after an exponent 'e').
-        let bytes = base.as_bytes();
-        let mut split = None;
-        for i in 1..bytes.len() {
-            if (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E') {
-                split = Some(i);
-                break;
-            }
-        }
-        let (start, delta) = match split {
-            Some(i) => (
-                parse_number(&base[..i]).ok_or_else(|| format!("bad number {item}"))?,
-                Some(parse_number(&base[i..]).ok_or_else(|| format!("bad number {item}"))?),
-            ),
-            None => (parse_number(base).ok_or_else(|| format!("bad number {item}"))?, None),
-        };
-        match (times, delta) {
-            (None, None) => out.push(SeqValue::Value(start)),
-            (Some(n), None) => out.extend(std::iter::repeat_n(SeqValue::Value(start), n + 1)),
-            (Some(n), Some(d)) => {
-                let mut v = start;
-                for _ in 0..=n {
-                    out.push(SeqValue::Value(v));
-                    v += d;
-                }
-            }
-            (None, Some(_)) => return Err(format!("bad series value {item}")),
-        }
-    }
-    Ok(out)
-}
-
-pub fn parse_series(line: &str) -> Result<SeriesDef, String> {
-    let (m, vals) = split_metric(line);
-    Ok(SeriesDef { labels: parse_metric(m)?, values: parse_values(vals)? })
 }
 
 /// Parses a whole script.
@@ -425,7 +185,7 @@ pub fn parse(input: &str) -> Result<Vec<Cmd>, String> {
                     continue;
                 }
                 if let Some(rest) = d.strip_prefix("expect string") {
-                    let (s, _) = unquote(rest.trim())?;
+                    let (s, _) = unquote(rest.trim()).map_err(|e| e.to_string())?;
                     ev.expect_string = Some(s);
                     continue;
                 }

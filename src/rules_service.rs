@@ -1,0 +1,259 @@
+//! The rule engine inside the server: loads the rule files of `rules.dir`, runs their groups
+//! with the [`rules::manager::Manager`] against the local engine or a remote datasource, writes
+//! their output into the local storage, reloads on SIGHUP and `POST /-/reload`, and hands the
+//! alerts to the notifiers.
+//!
+//! A reload that finds an invalid file changes nothing: the previous groups keep running and
+//! the error (file, line, group, rule) is returned to the caller and logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rules::alert::Alert;
+use rules::manager::{Manager, ManagerOptions};
+use rules::source::{LocalSource, QuerySource};
+use storage::metrics::{Gauge, Registry};
+use storage::{Appendable, Appender, Querier, Queryable, Timestamp};
+
+use crate::backend::SharedBackend;
+use crate::config::Config;
+use crate::server::Clock;
+
+/// The storage as the rule engine sees it: [`Queryable`] and [`Appendable`] over the backend.
+#[derive(Clone)]
+pub struct BackendStore(pub SharedBackend);
+
+impl Queryable for BackendStore {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
+        self.0.queryable().querier(mint, maxt)
+    }
+}
+
+impl Appendable for BackendStore {
+    fn appender(&self) -> Box<dyn Appender> {
+        self.0.appendable().appender()
+    }
+}
+
+/// Where alerts go after each group evaluation.
+pub type AlertSink = Arc<dyn Fn(Vec<Alert>) + Send + Sync>;
+
+/// The outcome of the last reload, for the API and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct ReloadStatus {
+    pub ok: bool,
+    pub at_ms: Timestamp,
+    pub error: Option<String>,
+    pub groups: usize,
+}
+
+/// The running rule engine.
+pub struct RulesService {
+    pub manager: Manager,
+    dir: PathBuf,
+    clock: Clock,
+    reloading: tokio::sync::Mutex<()>,
+    status: Mutex<ReloadStatus>,
+    reload_ok: Arc<Gauge>,
+    reload_time: Arc<Gauge>,
+}
+
+impl RulesService {
+    /// Builds the engine (without loading rules: call [`RulesService::reload`]).
+    pub fn new(
+        cfg: &Config,
+        backend: SharedBackend,
+        registry: &Registry,
+        clock: Clock,
+        sink: AlertSink,
+    ) -> anyhow::Result<Arc<RulesService>> {
+        let store = BackendStore(backend);
+        let source: Arc<dyn QuerySource> = if cfg.rules.datasource_url.is_empty() {
+            let engine = query::Engine::new(crate::engine::engine_options(cfg))
+                .with_default_subquery_step(cfg.rules.evaluation_interval.as_millis());
+            Arc::new(LocalSource { engine, db: Arc::new(store.clone()) })
+        } else {
+            Arc::new(
+                crate::rules_source::RemoteSource::new(
+                    &cfg.rules.datasource_url,
+                    cfg.rules.datasource_timeout.0,
+                    tokio::runtime::Handle::current(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        };
+        let external_url = if cfg.rules.external_url.is_empty() {
+            format!("http://{}", cfg.listen)
+        } else {
+            cfg.rules.external_url.trim_end_matches('/').to_string()
+        };
+        let group_options = rules::group::GroupOptions {
+            external_labels: cfg.rules.external_labels.clone(),
+            external_url,
+            default_interval_ms: cfg.rules.evaluation_interval.as_millis(),
+            resend_delay_ms: cfg.rules.resend_delay.as_millis(),
+            outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
+            for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
+            ..Default::default()
+        };
+        let clk = clock.clone();
+        let manager = Manager::new(ManagerOptions {
+            source,
+            appendable: Arc::new(store),
+            notify: sink,
+            clock: Arc::new(move || clk()),
+            registry: registry.clone(),
+            group_options,
+        });
+        Ok(Arc::new(RulesService {
+            manager,
+            dir: cfg.rules.dir.clone(),
+            clock,
+            reloading: tokio::sync::Mutex::new(()),
+            status: Mutex::new(ReloadStatus::default()),
+            reload_ok: registry.gauge(
+                "tickdb_rules_config_last_reload_successful",
+                "Whether the last rule reload succeeded (1) or failed (0).",
+            ),
+            reload_time: registry.gauge(
+                "tickdb_rules_config_last_reload_success_timestamp_seconds",
+                "Time of the last successful rule reload.",
+            ),
+        }))
+    }
+
+    /// Reads every rule file of the directory and replaces the running groups; on any error
+    /// nothing changes and the error lists every problem found. Returns the number of groups.
+    pub async fn reload(&self) -> Result<usize, String> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let dir = self.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_dir(&dir))
+            .await
+            .map_err(|e| format!("loading rules panicked: {e}"))?;
+        let result = match loaded {
+            Ok(files) => {
+                let groups = files.iter().map(|(_, f)| f.groups.len()).sum();
+                self.manager.update(files).await.map(|()| groups).map_err(|errs| join_errors(&errs))
+            }
+            Err(e) => Err(e),
+        };
+        let now = (self.clock)();
+        let mut st = self.status.lock();
+        match &result {
+            Ok(groups) => {
+                *st = ReloadStatus { ok: true, at_ms: now, error: None, groups: *groups };
+                self.reload_ok.set(1.0);
+                self.reload_time.set(now as f64 / 1000.0);
+                tracing::info!(dir = %self.dir.display(), groups, "rules loaded");
+            }
+            Err(e) => {
+                st.ok = false;
+                st.error = Some(e.clone());
+                self.reload_ok.set(0.0);
+                tracing::error!(dir = %self.dir.display(), error = %e, "rules not reloaded; the previous rules keep running");
+            }
+        }
+        result
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().clone()
+    }
+
+    pub async fn stop(&self) {
+        self.manager.stop().await;
+    }
+}
+
+/// A group as the API shows it: its rules, their health and their active (not resolved)
+/// alerts, as Prometheus's `ActiveAlerts`.
+pub fn group_view(g: &rules::group::Group) -> crate::server::rules_api::GroupView {
+    use crate::server::rules_api::{AlertView, GroupView, RuleView};
+    use rules::group::RuleKind;
+    let rules = g
+        .rules()
+        .iter()
+        .map(|r| RuleView {
+            alerting: r.kind() == RuleKind::Alerting,
+            name: r.name().to_string(),
+            query: r.query().to_string(),
+            duration_s: r.for_ms() as f64 / 1000.0,
+            keep_firing_for_s: r.keep_firing_for_ms() as f64 / 1000.0,
+            labels: r.labels().clone(),
+            annotations: r.annotations().clone(),
+            alerts: r
+                .active_alerts()
+                .into_iter()
+                .filter(|a| a.resolved_at_ms == 0)
+                .map(|a| AlertView {
+                    state: a.state.as_str(),
+                    active_at_ms: a.active_at_ms,
+                    keep_firing_since_ms: (a.keep_firing_since_ms != 0).then_some(a.keep_firing_since_ms),
+                    value: a.value,
+                    labels: a.labels,
+                    annotations: a.annotations,
+                })
+                .collect(),
+            health: r.health().as_str().to_string(),
+            last_error: r.last_error().map(str::to_string),
+            eval_duration_s: r.eval_duration().as_secs_f64(),
+            last_eval_ms: r.last_eval_ms(),
+        })
+        .collect();
+    GroupView {
+        name: g.name().to_string(),
+        file: g.file().to_string(),
+        interval_s: g.interval_ms() as f64 / 1000.0,
+        limit: g.limit(),
+        rules,
+        eval_duration_s: g.last_duration().as_secs_f64(),
+        last_eval_ms: g.last_eval_ms(),
+    }
+}
+
+fn join_errors<E: std::fmt::Display>(errs: &[E]) -> String {
+    errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// The rule files of `dir`: `*.yml` and `*.yaml`, sorted by name (an empty path: none).
+pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    if dir.as_os_str().is_empty() {
+        return Ok(Vec::new());
+    }
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("reading rules directory {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, rules::file::RuleFile)>, String> {
+    let files = rule_files(dir)?;
+    rules::file::load(&files).map_err(|errs| join_errors(&errs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_files_are_yaml_files_in_name_order() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["b.yml", "a.yaml", "notes.txt", "c.yml.bak"] {
+            std::fs::write(d.path().join(f), "groups: []\n").unwrap();
+        }
+        std::fs::create_dir(d.path().join("sub.yml")).unwrap();
+        let names: Vec<String> = rule_files(d.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.yaml", "b.yml"]);
+        assert!(rule_files(Path::new("")).unwrap().is_empty());
+        assert!(rule_files(&d.path().join("missing")).unwrap_err().contains("reading rules directory"));
+    }
+}
