@@ -29,10 +29,13 @@ use tokio::sync::{Notify, watch};
 
 use crate::server::Clock;
 
+/// A future the delivery side returns.
+pub type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
 /// Where the dispatcher's notifications are delivered.
 pub trait Delivery: Send + Sync {
-    /// Queues `n` for delivery (durably: it survives a restart once this returns).
-    fn enqueue(&self, n: Notification);
+    /// Queues `n` for delivery (durably: it survives a restart once the future is done).
+    fn enqueue(&self, n: Notification) -> BoxFuture<'_>;
 }
 
 /// Where forwarded alerts go (the Alertmanager forwarder).
@@ -40,11 +43,37 @@ pub trait Forward: Send + Sync {
     fn send(&self, alerts: Vec<Alert>);
 }
 
+impl Delivery for crate::notifier::Notifier {
+    fn enqueue(&self, n: Notification) -> BoxFuture<'_> {
+        Box::pin(async move {
+            let (receiver, key) = (n.receiver.clone(), n.group_key.clone());
+            // Errors (an unknown receiver) are logged and counted by the notifier.
+            if let Err(e) = crate::notifier::Notifier::enqueue(self, n).await {
+                tracing::error!(receiver = %receiver, group_key = %key, error = %e, "notification not queued");
+            }
+        })
+    }
+}
+
+impl Forward for crate::notifier::AlertmanagerForwarder {
+    fn send(&self, alerts: Vec<Alert>) {
+        crate::notifier::AlertmanagerForwarder::send(self, alerts);
+    }
+}
+
 /// The alerting side of the server.
 pub struct Alerting {
     external_labels: LabelMap,
     forward: Option<Arc<dyn Forward>>,
     routing: Option<Arc<Routing>>,
+    /// The real parts, when built from the configuration (for reload and stop).
+    parts: Option<Parts>,
+}
+
+struct Parts {
+    notifications_file: PathBuf,
+    notifier: Option<Arc<crate::notifier::Notifier>>,
+    forwarder: Option<Arc<crate::notifier::AlertmanagerForwarder>>,
 }
 
 /// The dispatcher and its task.
@@ -59,7 +88,83 @@ pub struct Routing {
 impl Alerting {
     /// Alerting without own notifications or forwarding (alerts are only shown by the API).
     pub fn none() -> Arc<Alerting> {
-        Arc::new(Alerting { external_labels: LabelMap::new(), forward: None, routing: None })
+        Arc::new(Alerting { external_labels: LabelMap::new(), forward: None, routing: None, parts: None })
+    }
+
+    /// Builds the alerting side the configuration asks for: the Alertmanager forward
+    /// (`alerting.alertmanagers`) and tickdb's own receivers (`alerting.notifications_file`),
+    /// their delivery queue under `<data_dir>/notifications` and the dispatcher's state under
+    /// `<data_dir>/alerting`.
+    pub async fn from_config(
+        cfg: &crate::config::Config,
+        registry: &storage::metrics::Registry,
+        clock: Clock,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Alerting>> {
+        use crate::notifier::{AlertmanagerForwarder, DeliveryOptions, ForwarderOptions, NotificationsFile, Notifier};
+        let external_url = if cfg.rules.external_url.is_empty() {
+            format!("http://{}", cfg.listen)
+        } else {
+            cfg.rules.external_url.trim_end_matches('/').to_string()
+        };
+        let forwarder = if cfg.alerting.alertmanagers.is_empty() {
+            None
+        } else {
+            let opts = ForwarderOptions { timeout: cfg.alerting.alertmanager_timeout.0, ..Default::default() };
+            Some(Arc::new(AlertmanagerForwarder::new(&cfg.alerting.alertmanagers, opts, registry)?))
+        };
+        let file = cfg.alerting.notifications_file.clone();
+        let (notifier, routing) = if file.as_os_str().is_empty() {
+            (None, None)
+        } else {
+            let f = file.clone();
+            let (routes, receivers) = tokio::task::spawn_blocking(move || NotificationsFile::load(&f)).await??;
+            let opts = DeliveryOptions { external_url, ..Default::default() };
+            let n = Arc::new(
+                Notifier::start(&cfg.data_dir.join(crate::notifier::delivery::QUEUE_DIR), receivers, registry, opts).await?,
+            );
+            (Some(n.clone()), Some((routes, n as Arc<dyn Delivery>)))
+        };
+        let forward = forwarder.clone().map(|f| f as Arc<dyn Forward>);
+        let mut a = Arc::into_inner(Alerting::start(
+            cfg.rules.external_labels.clone(),
+            forward,
+            routing,
+            &cfg.data_dir.join("alerting"),
+            clock,
+            stop,
+        )?)
+        .ok_or_else(|| anyhow::anyhow!("alerting is shared before it started"))?;
+        a.parts = Some(Parts { notifications_file: file, notifier, forwarder });
+        Ok(Arc::new(a))
+    }
+
+    /// Re-reads the notifications file: new routes and receivers, the state kept. On any error
+    /// nothing changes.
+    pub async fn reload(&self) -> Result<(), String> {
+        let Some(p) = &self.parts else { return Ok(()) };
+        let (Some(notifier), Some(routing)) = (&p.notifier, &self.routing) else { return Ok(()) };
+        let f = p.notifications_file.clone();
+        let (routes, receivers) = tokio::task::spawn_blocking(move || crate::notifier::NotificationsFile::load(&f))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        routing.set_config(routes).map_err(|e| e.to_string())?;
+        notifier.set_receivers(receivers);
+        tracing::info!(file = %p.notifications_file.display(), "notifications reloaded");
+        Ok(())
+    }
+
+    /// Stops delivery (queued notifications stay on disk) and drains the forward queue.
+    pub async fn stop(&self) {
+        if let Some(p) = &self.parts {
+            if let Some(n) = &p.notifier {
+                n.stop().await;
+            }
+            if let Some(f) = &p.forwarder {
+                f.stop().await;
+            }
+        }
     }
 
     /// Builds the alerting side. With a `routing` config, restores the dispatcher's state from
@@ -89,7 +194,7 @@ impl Alerting {
                 Some(r)
             }
         };
-        Ok(Arc::new(Alerting { external_labels, forward, routing }))
+        Ok(Arc::new(Alerting { external_labels, forward, routing, parts: None }))
     }
 
     /// Takes the alerts of one group evaluation.
@@ -145,11 +250,11 @@ impl Routing {
     }
 
     /// Resolves an alert by hand; its resolved notifications are delivered at once.
-    pub fn resolve(&self, fp: Fingerprint, who: &str, why: &str) -> Result<usize, NotifyError> {
+    pub async fn resolve(&self, fp: Fingerprint, who: &str, why: &str) -> Result<usize, NotifyError> {
         let ns = self.change(|d, now| d.resolve(fp, who, why, now))?;
         let n = ns.len();
         for x in ns {
-            self.delivery.enqueue(x);
+            self.delivery.enqueue(x).await;
         }
         Ok(n)
     }
@@ -194,7 +299,7 @@ async fn dispatch_loop(r: Arc<Routing>, mut stop: watch::Receiver<bool>) {
             (due, d.next_due_ms(), state)
         };
         for n in due {
-            r.delivery.enqueue(n);
+            r.delivery.enqueue(n).await;
         }
         if let Some(s) = state {
             let path = r.state_path.clone();
@@ -260,8 +365,9 @@ mod tests {
 
     struct Collect(Mutex<Vec<Notification>>);
     impl Delivery for Collect {
-        fn enqueue(&self, n: Notification) {
+        fn enqueue(&self, n: Notification) -> BoxFuture<'_> {
             self.0.lock().push(n);
+            Box::pin(async {})
         }
     }
     struct Fwd(Mutex<Vec<Alert>>);

@@ -68,12 +68,13 @@ evaluation_interval: 1m\n  \
 tests:\n    \
 - interval: 1m\n      \
 input_series:\n        \
-- series: 'up{job=\"game\"}'\n          \
+- series: 'up{job=\"gameserver\", instance=\"game-1:9500\"}'\n          \
 values: '0x10'\n      \
 alert_rule_test:\n        \
-- eval_time: 5m\n          \
-alertname: InstanceDown\n          \
-exp_alerts: [{exp_labels: {job: game, severity: critical}}]\n\n\
+- eval_time: 0s\n          \
+alertname: GameServerDown\n          \
+exp_alerts: []        # pending (for: 1m), not firing yet\n\n\
+Expected alerts list their labels and rendered annotations (exp_labels, exp_annotations).\n\
 Exits 1 if any test fails. See docs/rules-testing.md.")]
     Test(RulesTestArgs),
 }

@@ -60,9 +60,12 @@ pub enum Error {
     /// A notification named a receiver that is not configured.
     #[error("unknown receiver {0:?}")]
     UnknownReceiver(String),
-    /// An alertmanager URL did not parse.
+    /// An alertmanager URL did not parse (shown masked).
     #[error("invalid alertmanager URL {url:?}: {msg}")]
     BadUrl { url: String, msg: String },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
 }
 
 impl Error {

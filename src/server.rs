@@ -295,6 +295,9 @@ pub async fn start_with_clock(
         if let Some(r) = st.rules.get() {
             r.stop().await;
         }
+        if let Some(a) = st.alerting.get() {
+            a.stop().await;
+        }
         if let Some(b) = st.backend.get().cloned() {
             tokio::task::spawn_blocking(move || b.close())
                 .await?
@@ -308,9 +311,9 @@ pub async fn start_with_clock(
 
 /// Starts the rule engine over the opened storage, loads `rules.dir` and reloads it on SIGHUP.
 async fn start_rules(st: &Arc<AppState>, backend: SharedBackend, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let alerting = crate::alerting::Alerting::none();
+    let alerting = crate::alerting::Alerting::from_config(&st.cfg, &st.registry, st.clock.clone(), stop.clone()).await?;
     let sink = alerting.sink();
-    let _ = st.alerting.set(alerting);
+    let _ = st.alerting.set(alerting.clone());
     let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
     svc.reload().await.map_err(|e| anyhow::anyhow!("loading rules from {}: {e}", st.cfg.rules.dir.display()))?;
     let _ = st.rules.set(svc.clone());
@@ -324,8 +327,11 @@ async fn start_rules(st: &Arc<AppState>, backend: SharedBackend, mut stop: watch
                         if h.is_none() {
                             return;
                         }
-                        tracing::info!("SIGHUP: reloading rules");
+                        tracing::info!("SIGHUP: reloading rules and notifications");
                         let _ = svc.reload().await;
+                        if let Err(e) = alerting.reload().await {
+                            tracing::error!(error = %e, "notifications not reloaded; the previous ones stay");
+                        }
                     }
                     _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
                 }

@@ -179,7 +179,7 @@ impl AlertingRule {
                 external_url: env.external_url,
                 query: Some(&query_fn),
             };
-            let expand = |t: &Templated| match t.tmpl.render(&ctx) {
+            let expand = |t: &Templated| match t.tmpl.render_at(&ctx, ts_ms) {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(alert = %self.name, error = %e, "expanding alert template failed");

@@ -6,13 +6,23 @@
 //! (`{{$labels := .Labels}}...{{$value := .Value}}`) to the text and executes with
 //! `missingkey=zero`, so `$labels.x`, `.Labels.x`, `$externalLabels`, `$externalURL` and
 //! `$value` work, and error positions count the prepended text as Go's do
-//! (`template: __alert_X:1:103: ...`).
+//! (`{{ x }}` starts at `template: __alert_X:1:115`).
 //!
-//! Layout, one Go file each: [`lexer`](self) (`parse/lex.go`), `parse` (`parse/parse.go` and
-//! `node.go`), `exec` (`exec.go`), `funcs` (`funcs.go` plus Prometheus's function map), `fmt`
-//! and `strconv` (Go's printing of values and `printf`), `gotime` (`time.Time` and
-//! `time.Duration` formatting), `regexp` (RE2 syntax on the `regex` crate), `value` (the Go
-//! values templates see).
+//! Layout, following Go's sources: `lexer` (`parse/lex.go`), `parse` and `parse/node`
+//! (`parse/parse.go`, `parse/node.go`), `exec` (`exec.go`), `funcs` with `funcs/builtins`
+//! (`funcs.go`) and `funcs/prom` (Prometheus's function map and `prometheus/common`'s
+//! helpers), `fmt` and `fmt/printf` (Go's printing of values), `strconv` (quoting, number
+//! parsing and float formatting), `gotime` (`time.Time` and `time.Duration` formatting),
+//! `regexp` (RE2 syntax on the `regex` crate), `value` (the Go values templates see).
+//!
+//! Known differences from Prometheus, all outside what rule files do in practice: nesting
+//! deeper than 100 parentheses or control structures and template recursion deeper than 100
+//! calls fail (Go allows 10000 and 100000, with the same messages); strings are UTF-8, so
+//! `\xff`-style escapes that make invalid UTF-8 become U+FFFD; pointers print with our
+//! addresses, not Go's; `time.Time` printed with a non-string verb shows the time rather than
+//! Go's private fields; `Local` is UTC; `Month` and `Weekday` methods are absent; regular
+//! expression error messages are Go's for the common mistakes only; `title` approximates
+//! Unicode word breaking for non-ASCII scripts.
 //!
 //! Templates are parsed once; rendering walks the tree without re-parsing and borrows the
 //! context's labels. Parsing and rendering never panic: nesting and recursion are bounded
@@ -47,6 +57,7 @@ pub struct TemplateContext<'a> {
     pub external_labels: &'a LabelMap,
     pub external_url: &'a str,
     /// Backs the template function `query`; `None` makes `query` an error.
+    #[allow(clippy::type_complexity)]
     pub query: Option<&'a dyn Fn(&str) -> Result<Vec<(LabelMap, f64)>, String>>,
 }
 

@@ -3,8 +3,8 @@
 //!
 //! - `rule_files` are relative to the test file and may be globs; `evaluation_interval`
 //!   (default 1m) is the step at which every rule group is evaluated, from 0 to the largest
-//!   `eval_time` of the test group, in `group_eval_order` (groups not listed come first, in
-//!   file order).
+//!   `eval_time` of the test group, in `group_eval_order` (a group not listed ranks with the
+//!   first listed one; ties keep file order, where promtool's order is unspecified).
 //! - Each `tests[]` entry runs on a fresh in-memory head holding its `input_series` (series
 //!   description notation, [`query::series_desc`]) one sample per `interval` (default: the
 //!   evaluation interval). Samples are loaded lazily, only up to the evaluation step being

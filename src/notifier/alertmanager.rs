@@ -254,7 +254,7 @@ impl AlertmanagerForwarder {
             .no_proxy()
             .user_agent(super::transport::user_agent())
             .build()
-            .map_err(|e| Error::BadUrl { url: String::new(), msg: format!("cannot build HTTP client: {e}") })?;
+            .map_err(|e| Error::Client(e.to_string()))?;
         let dropped = registry
             .counter("tickdb_notifications_dropped_total", "Alerts dropped because the Alertmanager queue was full.");
         registry

@@ -90,7 +90,7 @@ pub async fn resolve(
 ) -> Result<Response, ApiError> {
     let fp = parse_fp(&fp)?;
     let (by, comment) = who_why(q.as_deref(), &headers, &body)?;
-    let sent = routing(&st)?.resolve(fp, &by, &comment).map_err(notify_error)?;
+    let sent = routing(&st)?.resolve(fp, &by, &comment).await.map_err(notify_error)?;
     tracing::info!(fingerprint = %fp, by = %by, comment = %comment, "alert resolved by hand");
     Ok(success_value(&json!({"fingerprint": fp.to_string(), "resolvedBy": by, "notifications": sent})))
 }

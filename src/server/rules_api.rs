@@ -221,10 +221,14 @@ pub async fn reload(State(st): State<Arc<AppState>>) -> Result<Response, ApiErro
     let Some(svc) = st.rules.get() else {
         return Err(ApiError::unavailable("the rule engine is starting up"));
     };
-    match svc.reload().await {
-        Ok(groups) => Ok(format!("rules reloaded: {groups} groups\n").into_response()),
-        Err(e) => Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
+    let groups = match svc.reload().await {
+        Ok(groups) => groups,
+        Err(e) => return Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
+    };
+    if let Some(a) = st.alerting.get() {
+        a.reload().await.map_err(|e| ApiError::new(ErrorType::Internal, format!("failed to reload notifications: {e}")))?;
     }
+    Ok(format!("rules reloaded: {groups} groups\n").into_response())
 }
 
 #[cfg(test)]

@@ -165,50 +165,27 @@ fn run_flag_selects_test_groups() {
     assert_eq!(tickdb(&["rules", "test", "--run", "mem", "gameserver_test.yml"], d.path()).code, 1);
 }
 
-/// Broken copies of the gameserver tests: each must fail in both tools with the same output.
-fn mutations() -> Vec<(&'static str, Box<dyn Fn(String) -> String>)> {
-    vec![
-        ("annotation", Box::new(|t| replace_once(t, "is 93.75% (threshold 90%)", "is 93.7% (threshold 90%)"))),
-        ("sample value", Box::new(|t| replace_once(t, "value: 0.625", "value: 0.6"))),
-        // Expecting the alert while it is still pending.
-        (
-            "pending",
-            Box::new(|t| {
-                replace_once(
-                    t,
-                    "      - eval_time: 6m\n        alertname: GameServerHighCpu",
-                    "      - eval_time: 5m59s\n        alertname: GameServerHighCpu",
-                )
-            }),
-        ),
-        // Expecting the alert after it resolved.
-        (
-            "resolved",
-            Box::new(|t| {
-                replace_once(
-                    t,
-                    "      - eval_time: 8m\n        alertname: GameServerDown",
-                    "      - eval_time: 9m\n        alertname: GameServerDown",
-                )
-            }),
-        ),
-        ("label", Box::new(|t| replace_once(t, "severity: info", "severity: warning"))),
-        (
-            "missing alertname",
-            Box::new(|t| {
-                replace_once(
-                    t,
-                    "        alertname: GameServerFull\n        exp_alerts: []\n",
-                    "        exp_alerts: []\n",
-                )
-            }),
-        ),
-        (
-            "bad expression",
-            Box::new(|t| replace_once(t, "expr: gameserver:players:ratio", "expr: gameserver:players:ratio{")),
-        ),
-    ]
-}
+/// Broken copies of the gameserver tests, as (what, text, replacement) of the test file: each
+/// must fail in both tools with the same output.
+const MUTATIONS: &[(&str, &str, &str)] = &[
+    ("annotation", "is 93.75% (threshold 90%)", "is 93.7% (threshold 90%)"),
+    ("sample value", "value: 0.625", "value: 0.6"),
+    // Expecting the alert while it is still pending.
+    (
+        "pending",
+        "      - eval_time: 6m\n        alertname: GameServerHighCpu",
+        "      - eval_time: 5m59s\n        alertname: GameServerHighCpu",
+    ),
+    // Expecting the alert after it resolved.
+    (
+        "resolved",
+        "      - eval_time: 8m\n        alertname: GameServerDown",
+        "      - eval_time: 9m\n        alertname: GameServerDown",
+    ),
+    ("label", "severity: info", "severity: warning"),
+    ("missing alertname", "        alertname: GameServerFull\n        exp_alerts: []\n", "        exp_alerts: []\n"),
+    ("bad expression", "expr: gameserver:players:ratio", "expr: gameserver:players:ratio{"),
+];
 
 /// The real promtool on the same files: both pass the examples, both fail each broken copy
 /// with byte-identical messages.
@@ -232,8 +209,8 @@ fn same_verdicts_as_promtool() {
         let ours = tickdb(&["rules", "check", f], &examples());
         assert_eq!((ours.code, &ours.stdout), (theirs.code, &theirs.stdout), "{f}");
     }
-    for (what, edit) in mutations() {
-        let d = broken_copy(edit);
+    for &(what, from, to) in MUTATIONS {
+        let d = broken_copy(|t| replace_once(t, from, to));
         let theirs = run(&promtool, &["test", "rules", "gameserver_test.yml"], d.path());
         let ours = tickdb(&["rules", "test", "gameserver_test.yml"], d.path());
         assert_eq!(theirs.code, 1, "{what}: promtool passed:\n{}", theirs.stdout);

@@ -327,10 +327,10 @@ impl<'a> State<'a> {
                 return Err(self.errorf(format_args!("range can't iterate over {shown}")));
             }
         };
-        if n == 0 {
-            if let Some(e) = &r.else_list {
-                return self.walk_list(dot, e);
-            }
+        if n == 0
+            && let Some(e) = &r.else_list
+        {
+            return self.walk_list(dot, e);
         }
         Ok(())
     }
@@ -412,8 +412,8 @@ impl<'a> State<'a> {
                 return self.eval_field_chain(dot, dot.clone(), At::Arg(first), ident, rest, final_);
             }
             Arg::Chain { .. } => return self.eval_chain_node(dot, first, rest, final_),
-            Arg::Identifier { func, name, .. } => {
-                return self.eval_function(dot, first, *func, name, At::Cmd(cmd), rest, final_);
+            Arg::Identifier { .. } => {
+                return self.eval_function(dot, first, At::Cmd(cmd), rest, final_);
             }
             Arg::Pipe(p) => {
                 self.not_a_function(first, !rest.is_empty(), &final_)?;
@@ -507,16 +507,17 @@ impl<'a> State<'a> {
         &mut self,
         dot: &Value<'a>,
         ident: &'a Arg,
-        func: Func,
-        name: &'a str,
         node: At<'a>,
         rest: &'a [Arg],
         final_: Option<Value<'a>>,
     ) -> R<Value<'a>> {
         self.at(At::Arg(ident));
-        self.eval_call(dot, Callee::Func(func), node, name, rest, final_)
+        let Arg::Identifier { func, name, .. } = ident else { return Ok(Value::Invalid) };
+        self.eval_call(dot, Callee::Func(*func), node, name, rest, final_)
     }
 
+    /// Go's `evalField`, with whether the receiver came out of an `interface{}` field.
+    #[allow(clippy::too_many_arguments)]
     fn eval_field(
         &mut self,
         dot: &Value<'a>,
@@ -737,8 +738,8 @@ impl<'a> State<'a> {
                 self.nesting -= 1;
                 return self.validate_type(v?, ty);
             }
-            Arg::Identifier { func, name, .. } => {
-                let v = self.eval_function(dot, n, *func, name, At::Arg(n), &[], None)?;
+            Arg::Identifier { .. } => {
+                let v = self.eval_function(dot, n, At::Arg(n), &[], None)?;
                 return self.validate_type(v, ty);
             }
             Arg::Chain { .. } => {

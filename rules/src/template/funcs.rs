@@ -13,16 +13,16 @@ mod prom;
 
 use builtins::{eq, eval_args, html_escape, index, js_escape, le, length, lt, slice};
 use prom::{
-    convert_to_float, float_to_time, go_f64_to_i64, humanize, humanize1024, humanize_duration,
+    convert_to_float, float_to_time, go_f64_to_i64, humanize, humanize_duration, humanize1024,
     parse_duration_allow_negative, split_host_port, strip_domain, title, to_lower, to_upper, url_path,
 };
 
 use super::exec::State;
-use super::fmt::{sprint, sprint_printable, sprintf, sprintln};
+use super::fmt::{sprint, sprintf, sprintln};
 use super::gotime;
 use super::regexp;
-use super::strconv::{FloatError, format_float, format_g, is_print, parse_float, query_escape, quote};
-use super::value::{GoTime, Kind, Sample, Str, Value};
+use super::strconv::{format_float, query_escape};
+use super::value::{GoTime, Sample, Str, Value};
 
 /// A function known to the parser (Go rejects unknown names at parse time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -276,7 +276,7 @@ pub(super) fn format(t: GoTime, layout: &str) -> String {
             Std::ZeroYearDay => push_int(&mut out, i64::from(c.yday), 3),
             Std::Hour => push_int(&mut out, i64::from(c.hour), 2),
             Std::Hour12 | Std::ZeroHour12 => {
-                let hr = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+                let hr = if c.hour.is_multiple_of(12) { 12 } else { c.hour % 12 };
                 push_int(&mut out, i64::from(hr), if matches!(std, Std::Hour12) { 0 } else { 2 });
             }
             Std::Minute => push_int(&mut out, i64::from(c.min), 0),

@@ -7,7 +7,11 @@
 use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter};
 
-use super::funcs::{Func, lookup};
+mod node;
+
+pub(super) use node::{Action, Arg, Branch, Command, List, Node, Number, Pipe, TemplateCall, Var};
+
+use super::funcs::lookup;
 use super::lexer::{Item, ItemType, Lexer};
 use super::strconv::{parse_float, parse_int0, parse_uint0, quote, unquote, unquote_char_constant};
 
@@ -16,226 +20,6 @@ use super::strconv::{parse_float, parse_int0, parse_uint0, quote, unquote, unquo
 const MAX_NESTING: usize = 100;
 /// Go's `maxPipelineCmds`.
 const MAX_PIPELINE_CMDS: usize = 100_000;
-
-#[derive(Clone, Debug)]
-pub(super) struct List {
-    pub(super) nodes: Vec<Node>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) enum Node {
-    Text { pos: usize, text: String },
-    Action(Action),
-    If(Branch),
-    Range(Branch),
-    With(Branch),
-    Template(TemplateCall),
-    Break { pos: usize },
-    Continue { pos: usize },
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct Action {
-    pub(super) pos: usize,
-    pub(super) pipe: Pipe,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct Branch {
-    pub(super) pos: usize,
-    pub(super) pipe: Pipe,
-    pub(super) list: List,
-    pub(super) else_list: Option<List>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct TemplateCall {
-    pub(super) pos: usize,
-    pub(super) name: String,
-    pub(super) pipe: Option<Pipe>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct Pipe {
-    pub(super) pos: usize,
-    pub(super) is_assign: bool,
-    pub(super) decl: Vec<Var>,
-    pub(super) cmds: Vec<Command>,
-}
-
-/// `$x` or `$x.a.b`: `ident[0]` is the variable's name, including the `$`.
-#[derive(Clone, Debug)]
-pub(super) struct Var {
-    pub(super) pos: usize,
-    pub(super) ident: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct Command {
-    pub(super) pos: usize,
-    pub(super) args: Vec<Arg>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct Number {
-    pub(super) pos: usize,
-    pub(super) is_int: bool,
-    pub(super) is_uint: bool,
-    pub(super) is_float: bool,
-    pub(super) is_complex: bool,
-    pub(super) int64: i64,
-    pub(super) float64: f64,
-    pub(super) complex: (f64, f64),
-    pub(super) text: String,
-}
-
-/// An operand: a term of a command.
-#[derive(Clone, Debug)]
-pub(super) enum Arg {
-    Identifier { pos: usize, name: String, func: Func },
-    Dot { pos: usize },
-    Nil { pos: usize },
-    Bool { pos: usize, val: bool },
-    Number(Box<Number>),
-    String { pos: usize, quoted: String, text: String },
-    Field { pos: usize, ident: Vec<String> },
-    Variable(Var),
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
-    Pipe(Box<Pipe>),
-}
-
-impl Arg {
-    pub(super) fn pos(&self) -> usize {
-        match self {
-            Arg::Identifier { pos, .. }
-            | Arg::Dot { pos }
-            | Arg::Nil { pos }
-            | Arg::Bool { pos, .. }
-            | Arg::String { pos, .. }
-            | Arg::Field { pos, .. }
-            | Arg::Chain { pos, .. } => *pos,
-            Arg::Number(n) => n.pos,
-            Arg::Variable(v) => v.pos,
-            Arg::Pipe(p) => p.pos,
-        }
-    }
-}
-
-impl Node {
-    pub(super) fn pos(&self) -> usize {
-        match self {
-            Node::Text { pos, .. } | Node::Break { pos } | Node::Continue { pos } => *pos,
-            Node::Action(a) => a.pos,
-            Node::If(b) | Node::Range(b) | Node::With(b) => b.pos,
-            Node::Template(t) => t.pos,
-        }
-    }
-}
-
-// Go's Node.String forms.
-
-impl Display for List {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        self.nodes.iter().try_for_each(|n| n.fmt(f))
-    }
-}
-
-impl Display for Node {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let branch = |f: &mut Formatter<'_>, name: &str, b: &Branch| {
-            write!(f, "{{{{{name} {}}}}}{}", b.pipe, b.list)?;
-            if let Some(e) = &b.else_list {
-                write!(f, "{{{{else}}}}{e}")?;
-            }
-            f.write_str("{{end}}")
-        };
-        match self {
-            Node::Text { text, .. } => f.write_str(text),
-            Node::Action(a) => write!(f, "{{{{{}}}}}", a.pipe),
-            Node::If(b) => branch(f, "if", b),
-            Node::Range(b) => branch(f, "range", b),
-            Node::With(b) => branch(f, "with", b),
-            Node::Template(t) => t.fmt(f),
-            Node::Break { .. } => f.write_str("{{break}}"),
-            Node::Continue { .. } => f.write_str("{{continue}}"),
-        }
-    }
-}
-
-impl Display for TemplateCall {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{{{{template {}", quote(&self.name))?;
-        if let Some(p) = &self.pipe {
-            write!(f, " {p}")?;
-        }
-        f.write_str("}}")
-    }
-}
-
-impl Display for Pipe {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        if !self.decl.is_empty() {
-            for (i, v) in self.decl.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                v.fmt(f)?;
-            }
-            f.write_str(" := ")?;
-        }
-        for (i, c) in self.cmds.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" | ")?;
-            }
-            c.fmt(f)?;
-        }
-        Ok(())
-    }
-}
-
-impl Display for Var {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.ident.join("."))
-    }
-}
-
-impl Display for Command {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            match a {
-                Arg::Pipe(p) => write!(f, "({p})")?,
-                a => a.fmt(f)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Display for Arg {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            Arg::Identifier { name, .. } => f.write_str(name),
-            Arg::Dot { .. } => f.write_str("."),
-            Arg::Nil { .. } => f.write_str("nil"),
-            Arg::Bool { val, .. } => f.write_str(if *val { "true" } else { "false" }),
-            Arg::Number(n) => f.write_str(&n.text),
-            Arg::String { quoted, .. } => f.write_str(quoted),
-            Arg::Field { ident, .. } => ident.iter().try_for_each(|i| write!(f, ".{i}")),
-            Arg::Variable(v) => v.fmt(f),
-            Arg::Chain { node, fields, .. } => {
-                match &**node {
-                    Arg::Pipe(p) => write!(f, "({p})")?,
-                    n => n.fmt(f)?,
-                }
-                fields.iter().try_for_each(|i| write!(f, ".{i}"))
-            }
-            Arg::Pipe(p) => p.fmt(f),
-        }
-    }
-}
 
 /// A parsed template set: the top-level template and the ones it defines.
 #[derive(Clone, Debug)]
@@ -776,6 +560,9 @@ fn split_ident(s: &str) -> Vec<String> {
     s.split('.').map(str::to_string).collect()
 }
 
+/// 2^63: the floats that convert to int64 exactly are in [-2^63, 2^63).
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Go's `newNumber`: which of int, uint, float and complex the literal can be.
 fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<Number, String> {
     let mut n = Number {
@@ -808,13 +595,13 @@ fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<Number, String> {
         }
         _ => {}
     }
-    if let Some(body) = text.strip_suffix('i') {
-        if let Ok(f) = parse_float(body) {
-            n.is_complex = true;
-            n.complex = (0.0, f);
-            simplify_complex(&mut n);
-            return Ok(n);
-        }
+    if let Some(body) = text.strip_suffix('i')
+        && let Ok(f) = parse_float(body)
+    {
+        n.is_complex = true;
+        n.complex = (0.0, f);
+        simplify_complex(&mut n);
+        return Ok(n);
     }
     let u = parse_uint0(text);
     if u.is_some() {
@@ -839,11 +626,11 @@ fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<Number, String> {
         }
         n.is_float = true;
         n.float64 = f;
-        if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+        if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) {
             n.is_int = true;
             n.int64 = f as i64;
         }
-        if f.fract() == 0.0 && f >= 0.0 && f < 1.844_674_407_370_955_2e19 {
+        if f.fract() == 0.0 && (0.0..2.0 * TWO_63).contains(&f) {
             n.is_uint = true;
         }
     }
@@ -858,11 +645,11 @@ fn simplify_complex(n: &mut Number) {
     if n.is_float {
         let f = n.complex.0;
         n.float64 = f;
-        n.is_int = f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18;
+        n.is_int = f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f);
         if n.is_int {
             n.int64 = f as i64;
         }
-        n.is_uint = f.fract() == 0.0 && f >= 0.0 && f < 1.844_674_407_370_955_2e19;
+        n.is_uint = f.fract() == 0.0 && (0.0..2.0 * TWO_63).contains(&f);
     }
 }
 

@@ -241,7 +241,7 @@ fn underscore_ok(s: &str) -> bool {
     if s.len() >= 2 && s[0] == b'0' && matches!(s[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = s[1].to_ascii_lowercase() == b'x';
+        hex = s[1].eq_ignore_ascii_case(&b'x');
     }
     while i < s.len() {
         let c = s[i];
@@ -345,7 +345,7 @@ pub(super) fn parse_float(s: &str) -> Result<f64, FloatError> {
         return Ok(f64::NAN);
     }
     let r = rest.as_bytes();
-    let hex = r.len() > 2 && r[0] == b'0' && r[1].to_ascii_lowercase() == b'x';
+    let hex = r.len() > 2 && r[0] == b'0' && r[1].eq_ignore_ascii_case(&b'x');
     let body = if hex { &rest[2..] } else { rest };
     let bb = body.as_bytes();
     let mut i = 0;

@@ -2,17 +2,15 @@
 //! family, timestamps, `parseDuration`, the external URL's path, host/port splitting, and
 //! Go's case mapping (`strings.ToUpper`, `x/text/cases` title casing).
 
-use super::super::gotime;
-use super::super::strconv::{format_float, format_g, parse_float, quote, FloatError};
+use super::super::strconv::{FloatError, format_float, format_g, parse_float, quote};
 use super::super::value::{GoTime, Value};
+
+/// 2^63, which is also `float64(math.MaxInt64)`.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// Go's float64 → int64 conversion as amd64 does it: out-of-range and NaN give MinInt64.
 pub(super) fn go_f64_to_i64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223_372_036_854_775_807e18 || v < -9.223_372_036_854_775_808e18 {
-        i64::MIN
-    } else {
-        v as i64
-    }
+    if !(-TWO_63..TWO_63).contains(&v) { i64::MIN } else { v as i64 }
 }
 
 /// `prometheus/common`'s `ConvertToFloat`.
@@ -36,7 +34,7 @@ pub(super) fn convert_to_float(v: &Value<'_>) -> Result<f64, String> {
 /// `FloatToTime` then `model.TimeFromUnixNano(...).Time()`: millisecond precision.
 pub(super) fn float_to_time(v: f64) -> Result<GoTime, String> {
     let ts = v * 1e9;
-    if ts > 9.223_372_036_854_775_807e18 || ts < -9.223_372_036_854_775_808e18 {
+    if !(-TWO_63..=TWO_63).contains(&ts) {
         return Err(format!(
             "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
             format_g(v)
@@ -199,12 +197,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
