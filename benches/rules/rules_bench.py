@@ -356,7 +356,7 @@ def main():
         lines, n = compare_sets(alerts["tickdb"], alerts["prometheus"], "ALERTS: tickdb vs prometheus")
         report += lines
         mismatches["ALERTS tickdb vs prometheus"] = n
-        want_firing = {frozenset(set(a) | {("alertstate", "firing")}) for a in want_alerts}
+        want_firing = {frozenset(set(a) | {("__name__", "ALERTS"), ("alertstate", "firing")}) for a in want_alerts}
         for s in servers:
             lines, n = compare_sets(alerts[s.name], want_firing, f"ALERTS: {s.name} vs the hot gauges (firing)")
             report += lines

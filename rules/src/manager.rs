@@ -186,6 +186,7 @@ impl Manager {
             if let Err(e) = res {
                 tracing::error!(rule_group = %key, error = %e, "marking a removed group's series stale failed");
             }
+            self.shared.registry.remove_labeled(&[("rule_group", key.as_str())]);
             tracing::info!(rule_group = %key, "rule group removed");
         }
         *self.view.lock() = next.iter().map(|(_, r)| r.group.clone()).collect();

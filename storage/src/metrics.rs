@@ -203,6 +203,19 @@ impl Registry {
         }
     }
 
+    /// Removes the metrics labelled exactly `labels` from every family (e.g. those of a rule
+    /// group a reload removed, as Prometheus unregisters them); families left empty go too.
+    pub fn remove_labeled(&self, labels: &[(&str, &str)]) {
+        let key = label_str(labels);
+        let mut fams = self.families.write();
+        fams.retain(|_, f| {
+            if f.children.remove(&key).is_none() {
+                return true;
+            }
+            !f.children.is_empty()
+        });
+    }
+
     /// Renders all families in the text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -291,6 +304,13 @@ mod tests {
         r.counter("tickdb_x_total", "X.").inc();
         assert_eq!(r.counter("tickdb_x_total", "X.").get(), 4);
         r.counter_fn("process_cpu_seconds_total", "CPU.", || 1.25);
+        // Removing by labels drops those children, and families left empty.
+        r.gauge_with("tickdb_g", "G.", &[("a", "c")]).set(2.0);
+        r.remove_labeled(&[("a", "b")]);
+        let s = r.render();
+        assert!(!s.contains("tickdb_g{a=\"b\"}") && s.contains("tickdb_g{a=\"c\"} 2\n"), "{s}");
+        r.remove_labeled(&[("handler", "/q")]);
+        assert!(!r.render().contains("tickdb_h_seconds"), "{}", r.render());
         assert!(r.render().contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.25\n"));
     }
 }

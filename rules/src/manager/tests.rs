@@ -223,8 +223,11 @@ async fn a_reload_keeps_state_and_an_invalid_one_changes_nothing() {
     assert!(sent[0].0 - before >= 60_000 && sent[0].0 - before < 80_000, "fired after its for: {sent:?}");
 
     // Removed: its ALERTS series get a stale marker.
+    assert!(e.metric("tickdb_rule_group_rules{").contains("rule_group=\"a.yml;a\"} 1"));
     e.load(&[]).await.unwrap();
     assert!(e.manager.groups().is_empty());
+    // Its metrics are gone with it, as Prometheus unregisters them.
+    assert_eq!(e.metric("tickdb_rule_group_"), "", "metrics of the removed group");
     let q = HeadQ(e.head.clone()).querier(T0, T0 + 1_000_000).unwrap();
     let set = q.select(true, None, &[storage::Matcher::equal("__name__", "ALERTS")]).unwrap();
     let mut saw_stale = false;
