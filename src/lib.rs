@@ -25,6 +25,7 @@ pub mod remote;
 pub mod rules_cli;
 pub mod rules_service;
 pub mod rules_source;
+pub mod rules_store;
 pub mod server;
 pub mod tls;
 pub mod tsdb_import;

@@ -32,10 +32,12 @@ mod position;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use promql_parser::parser::{self as pp, Expr};
+use promql_parser::parser::{self as pp};
 use storage::{Labels, Queryable, Sample};
 
 pub use error::QueryError;
+/// A parsed PromQL expression (promql-parser's AST), for callers that evaluate one many times.
+pub use promql_parser::parser::Expr;
 pub use gofmt::{format_go_g, format_go_g_prec};
 
 /// Engine settings (Prometheus's defaults in parentheses).

@@ -107,6 +107,8 @@ pub struct AlertingRule {
     /// Whether the `for` state is restored; until then no `ALERTS*` series are written.
     pub(crate) restored: bool,
     pub(crate) active: HashMap<Fingerprint, AlertInstance>,
+    /// `expr` parsed, set by the group that runs the rule.
+    pub(crate) ast: Option<std::sync::Arc<query::Expr>>,
 }
 
 /// What an alerting rule evaluates with besides the query.
@@ -139,6 +141,7 @@ impl AlertingRule {
             annotations,
             restored: true,
             active: HashMap::new(),
+            ast: None,
         })
     }
 
@@ -164,7 +167,11 @@ impl AlertingRule {
         env: &AlertEnv<'_>,
     ) -> Result<Vec<(LabelMap, f64)>, String> {
         let qts = ts_ms - query_offset_ms;
-        let res = src.instant(&self.expr, qts).map_err(|e| e.0)?;
+        let res = match &self.ast {
+            Some(ast) => src.instant_parsed(&self.expr, ast, qts),
+            None => src.instant(&self.expr, qts),
+        }
+        .map_err(|e| e.0)?;
         let query_fn = |q: &str| -> Result<Vec<(LabelMap, f64)>, String> {
             let v = src.instant(q, ts_ms).map_err(|e| e.0)?;
             Ok(v.iter().map(|s| (label_map(&s.labels), s.v)).collect())

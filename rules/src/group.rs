@@ -222,15 +222,19 @@ impl Group {
         let mut rules = Vec::with_capacity(def.rules.len());
         for (i, r) in def.rules.iter().enumerate() {
             let rule_err = |m: String| err(format!("rule {}, {:?}: {m}", i + 1, r.name()));
-            query::parse(&r.expr).map_err(|e| rule_err(format!("could not parse expression: {e}")))?;
+            let ast = query::parse(&r.expr).map_err(|e| rule_err(format!("could not parse expression: {e}")))?;
+            let ast = Some(std::sync::Arc::new(ast));
             let mut labels = def.labels.clone();
             labels.extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             let imp = match (&r.record, &r.alert) {
-                (Some(rec), None) => RuleImpl::Recording(RecordingRule::new(rec, &r.expr, labels)),
-                (None, Some(a)) => RuleImpl::Alerting(
-                    AlertingRule::new(a, &r.expr, r.for_ms, r.keep_firing_for_ms, labels, r.annotations.clone())
-                        .map_err(rule_err)?,
-                ),
+                (Some(rec), None) => RuleImpl::Recording(RecordingRule { ast, ..RecordingRule::new(rec, &r.expr, labels) }),
+                (None, Some(a)) => {
+                    let mut rule =
+                        AlertingRule::new(a, &r.expr, r.for_ms, r.keep_firing_for_ms, labels, r.annotations.clone())
+                            .map_err(rule_err)?;
+                    rule.ast = ast;
+                    RuleImpl::Alerting(rule)
+                }
                 _ => return Err(rule_err("exactly one of 'record' and 'alert' must be set".into())),
             };
             rules.push(Rule::new(imp));
@@ -355,7 +359,7 @@ impl Group {
             for l in &self.stale_series {
                 let _ = app.append(None, l, out_ts, f64::from_bits(storage::STALE_NAN_BITS));
             }
-            match app.commit() {
+            match app.commit_unsynced() {
                 Ok(_) => self.stale_series.clear(),
                 Err(e) => tracing::warn!(group = %self.name, error = %e, "stale markers for removed rules not written"),
             }
@@ -375,7 +379,7 @@ impl Group {
         for l in series.chain(self.stale_series.drain(..)) {
             let _ = app.append(None, &l, ts, f64::from_bits(storage::STALE_NAN_BITS));
         }
-        if let Err(e) = app.commit() {
+        if let Err(e) = app.commit_unsynced() {
             tracing::warn!(group = %self.name, error = %e, "stale markers of a removed group not written");
         }
     }
@@ -477,7 +481,7 @@ fn append(rule: &mut Rule, ts: i64, samples: Vec<(LabelMap, f64)>, out: &dyn sto
         // Out-of-order, too old or duplicate stale markers are expected and ignored.
         let _ = app.append(None, l, ts, f64::from_bits(storage::STALE_NAN_BITS));
     }
-    match app.commit() {
+    match app.commit_unsynced() {
         Ok(_) => rule.prev_series = returned,
         Err(e) => failed = Some(e.to_string()),
     }

@@ -14,12 +14,14 @@ pub struct RecordingRule {
     pub(crate) name: String,
     pub(crate) expr: String,
     pub(crate) labels: LabelMap,
+    /// `expr` parsed, set by the group that runs the rule.
+    pub(crate) ast: Option<std::sync::Arc<query::Expr>>,
 }
 
 impl RecordingRule {
     /// A rule; `labels` are the group's labels overlaid with the rule's.
     pub fn new(name: &str, expr: &str, labels: LabelMap) -> Self {
-        RecordingRule { name: name.into(), expr: expr.into(), labels }
+        RecordingRule { name: name.into(), expr: expr.into(), labels, ast: None }
     }
 
     /// Evaluates at `ts_ms - query_offset_ms`; `limit` 0 means none. Returns the series to
@@ -31,7 +33,12 @@ impl RecordingRule {
         src: &dyn QuerySource,
         limit: usize,
     ) -> Result<Vec<(LabelMap, f64)>, String> {
-        let res = src.instant(&self.expr, ts_ms - query_offset_ms).map_err(|e| e.0)?;
+        let qts = ts_ms - query_offset_ms;
+        let res = match &self.ast {
+            Some(ast) => src.instant_parsed(&self.expr, ast, qts),
+            None => src.instant(&self.expr, qts),
+        }
+        .map_err(|e| e.0)?;
         let mut out = Vec::with_capacity(res.len());
         let mut seen = std::collections::BTreeSet::new();
         for s in res {

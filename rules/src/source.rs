@@ -17,6 +17,14 @@ pub trait QuerySource: Send + Sync {
     /// Evaluates `expr` at `t_ms` as an instant query. A scalar result becomes a one-element
     /// vector without labels (Prometheus's `EngineQueryFunc`); any other type is an error.
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<InstantSample>, QueryFailed>;
+
+    /// [`QuerySource::instant`] for an expression the caller parsed once (`ast` is `expr`
+    /// parsed): rules evaluate the same expression every interval, and parsing costs more than
+    /// evaluating a small query. Sources that send the text elsewhere ignore `ast`.
+    fn instant_parsed(&self, expr: &str, ast: &query::Expr, t_ms: i64) -> Result<Vec<InstantSample>, QueryFailed> {
+        let _ = ast;
+        self.instant(expr, t_ms)
+    }
 }
 
 /// The local PromQL engine over the local storage.
@@ -28,6 +36,11 @@ pub struct LocalSource {
 impl QuerySource for LocalSource {
     fn instant(&self, expr: &str, t_ms: i64) -> Result<Vec<InstantSample>, QueryFailed> {
         let r = self.engine.instant(self.db.as_ref(), expr, t_ms).map_err(|e| QueryFailed(e.to_string()))?;
+        vector_of(r.value)
+    }
+
+    fn instant_parsed(&self, expr: &str, ast: &query::Expr, t_ms: i64) -> Result<Vec<InstantSample>, QueryFailed> {
+        let r = self.engine.instant_expr(self.db.as_ref(), expr, ast, t_ms).map_err(|e| QueryFailed(e.to_string()))?;
         vector_of(r.value)
     }
 }

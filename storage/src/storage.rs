@@ -141,6 +141,14 @@ pub trait Appender: Send {
     /// Makes the staged samples durable and visible. Returns once the WAL write is fsync'd
     /// (policy `always`).
     fn commit(self: Box<Self>) -> Result<CommitStats>;
+    /// Like [`Appender::commit`], but returns once the WAL write is done, without waiting for
+    /// its fsync: the samples are visible at once and become durable with the next fsync (a
+    /// later synced commit, the `interval` policy's timer, a segment cut or shutdown). For data
+    /// that can be computed again, such as rule output: Prometheus's rule manager never
+    /// fsyncs its commits either. The default is a synced commit.
+    fn commit_unsynced(self: Box<Self>) -> Result<CommitStats> {
+        self.commit()
+    }
     /// Discards the staged samples.
     fn rollback(self: Box<Self>) -> Result<()>;
 }

@@ -345,6 +345,16 @@ impl Wal {
         }
     }
 
+    /// Appends encoded records as one batch and returns once they are written to the OS,
+    /// whatever the fsync policy: they become durable with the next fsync (see
+    /// [`crate::Appender::commit_unsynced`]).
+    pub fn log_unsynced(&self, records: &[&[u8]]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.shared.write_batch(records).map(|_| ())
+    }
+
     /// Encodes and logs one record (convenience).
     pub fn log_record(&self, rec: &Record) -> Result<()> {
         let buf = rec.to_bytes();

@@ -288,7 +288,17 @@ impl HeadAppender {
     }
 
     /// Creates the new series, logs everything to the WAL in one call, then applies the samples.
-    pub fn commit(mut self) -> Result<CommitStats> {
+    pub fn commit(self) -> Result<CommitStats> {
+        self.commit_with(true)
+    }
+
+    /// [`HeadAppender::commit`] without waiting for the WAL's fsync (see
+    /// [`Appender::commit_unsynced`]).
+    pub fn commit_unsynced(self) -> Result<CommitStats> {
+        self.commit_with(false)
+    }
+
+    fn commit_with(mut self, sync: bool) -> Result<CommitStats> {
         let head = self.head.clone();
         let _gc = head.gc.read();
         let mut stats = CommitStats::default();
@@ -335,7 +345,7 @@ impl HeadAppender {
         if let Some(wal) = &head.wal
             && (!samples.is_empty() || !new_series.is_empty())
         {
-            replay::log_commit(wal, &new_series, &samples)?;
+            replay::log_commit(wal, &new_series, &samples, sync)?;
         }
         for (id, t, v) in samples {
             match head.apply_sample(id, t, v) {
@@ -390,6 +400,10 @@ impl Appender for HeadAppender {
 
     fn commit(self: Box<Self>) -> Result<CommitStats> {
         HeadAppender::commit(*self)
+    }
+
+    fn commit_unsynced(self: Box<Self>) -> Result<CommitStats> {
+        HeadAppender::commit_unsynced(*self)
     }
 
     fn rollback(self: Box<Self>) -> Result<()> {

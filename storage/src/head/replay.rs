@@ -217,7 +217,13 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
 }
 
 /// Logs a commit: the series records of new series, then the samples, in one call.
-pub(crate) fn log_commit(wal: &Wal, series: &[(u32, Labels)], samples: &[(u32, Timestamp, f64)]) -> Result<()> {
+/// Logs one commit's new series and samples; `sync`: wait for durability per the fsync policy.
+pub(crate) fn log_commit(
+    wal: &Wal,
+    series: &[(u32, Labels)],
+    samples: &[(u32, Timestamp, f64)],
+    sync: bool,
+) -> Result<()> {
     let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(2);
     if !series.is_empty() {
         let recs: Vec<RefSeries> =
@@ -233,7 +239,7 @@ pub(crate) fn log_commit(wal: &Wal, series: &[(u32, Labels)], samples: &[(u32, T
         bufs.push(b);
     }
     let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
-    wal.log(&refs)
+    if sync { wal.log(&refs) } else { wal.log_unsynced(&refs) }
 }
 
 /// Logs a deletion.

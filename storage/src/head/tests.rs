@@ -485,6 +485,21 @@ fn restart_replays_wal_and_head_chunks() {
 }
 
 #[test]
+fn unsynced_commits_are_visible_at_once_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = Head::open(disk_opts(dir.path())).unwrap();
+    let a = series("rule", 1);
+    let mut app = head.appender();
+    app.append(None, &a, 1000, 1.5).unwrap();
+    assert_eq!(app.commit_unsynced().unwrap(), CommitStats { samples: 1, series_created: 1 });
+    assert_eq!(dump(&head), expect(&[(&a, &[(1000, 1.5)])]));
+    let before = dump(&head);
+    drop(head);
+    let head = Head::open(disk_opts(dir.path())).unwrap();
+    assert_eq!(dump(&head), before);
+}
+
+#[test]
 fn restart_after_truncate_uses_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let head = Head::open(disk_opts(dir.path())).unwrap();

@@ -93,6 +93,27 @@ fn sync_is_a_durability_barrier() {
 }
 
 #[test]
+fn unsynced_logs_wait_for_the_next_fsync_even_with_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new();
+    let wal = Wal::open(
+        dir.path(),
+        WalOptions { registry: Some(registry.clone()), ..opts(SMALL_SEGMENT, FsyncPolicy::Always) },
+    )
+    .unwrap();
+    let fsyncs = || registry.counter("tickdb_wal_fsyncs_total", "").get();
+    let rec = samples_record(3, 1).to_bytes();
+    wal.log_unsynced(&[&rec]).unwrap();
+    wal.log_unsynced(&[&rec]).unwrap();
+    assert_eq!(fsyncs(), 0, "unsynced writes do not fsync");
+    // The next synced write makes them durable with its own fsync.
+    wal.log(&[&rec]).unwrap();
+    assert_eq!(fsyncs(), 1);
+    drop(wal);
+    assert_eq!(replay_all(dir.path()).0.len(), 3);
+}
+
+#[test]
 fn checkpoint_while_logging() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Arc::new(Wal::open(dir.path(), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap());

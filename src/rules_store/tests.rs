@@ -1,0 +1,108 @@
+use super::*;
+
+const G1: &str = "groups:\n  - name: game\n    rules:\n      - alert: Hot\n        expr: cpu > 80\n";
+const G2: &str = "groups:\n  - name: game\n    rules:\n      - alert: Hot\n        expr: cpu > 90\n";
+
+fn opts() -> rules::group::GroupOptions {
+    rules::group::GroupOptions::default()
+}
+
+#[test]
+fn names_round_trip_through_file_names() {
+    for n in ["game", "eu-1/minecraft", "a b", "..", "ümlaut", "%41", ""] {
+        let e = encode_name(n);
+        assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-%".contains(&b)), "{e}");
+        assert_eq!(decode_name(&e).as_deref(), Some(n));
+    }
+    assert_eq!(decode_name("%zz"), None);
+}
+
+#[test]
+fn versions_accumulate_and_rollback_restores() {
+    let d = tempfile::tempdir().unwrap();
+    let s = RulesStore::open(d.path()).unwrap();
+    assert!(s.current("game").unwrap().is_none());
+    let c1 = s.put("game", G1, "alice", "first", 1000).unwrap();
+    assert_eq!((c1.version.version, c1.before.as_deref(), c1.after.as_deref()), (1, None, Some(G1)));
+    let c2 = s.put("game", G2, "bob", "stricter", 2000).unwrap();
+    assert_eq!((c2.version.version, c2.before.as_deref()), (2, Some(G1)));
+    assert_eq!(std::fs::read_to_string(s.active_dir().join("game.yml")).unwrap(), G2);
+
+    let r = s.rollback("game", 1, "carol", "too strict", 3000).unwrap();
+    assert_eq!((r.version.version, r.version.from, r.version.action), (3, Some(1), Action::Rollback));
+    assert_eq!(s.current("game").unwrap().unwrap().text, G1);
+
+    let d3 = s.delete("game", "dave", "gone", 4000).unwrap();
+    assert_eq!((d3.before.as_deref(), d3.after), (Some(G1), None));
+    assert!(s.current("game").unwrap().is_none());
+    assert!(!s.active_dir().join("game.yml").exists());
+    assert!(matches!(s.delete("game", "dave", "again", 5000), Err(StoreError::NotFound(_))));
+    // The deleted group comes back by rolling back to any version that held it.
+    s.rollback("game", 2, "erin", "back", 6000).unwrap();
+    assert_eq!(s.current("game").unwrap().unwrap().text, G2);
+
+    let vs = s.versions("game").unwrap();
+    let summary: Vec<(u64, Action, String)> = vs.iter().map(|v| (v.version, v.action, v.author.clone())).collect();
+    assert_eq!(
+        summary,
+        [
+            (1, Action::Put, "alice".to_string()),
+            (2, Action::Put, "bob".to_string()),
+            (3, Action::Rollback, "carol".to_string()),
+            (4, Action::Delete, "dave".to_string()),
+            (5, Action::Rollback, "erin".to_string()),
+        ]
+    );
+    assert!(matches!(s.rollback("game", 4, "x", "", 0), Err(StoreError::NoVersion { version: 4, .. })));
+    assert!(matches!(s.rollback("game", 9, "x", "", 0), Err(StoreError::NoVersion { version: 9, .. })));
+    assert!(matches!(s.rollback("nope", 1, "x", "", 0), Err(StoreError::NotFound(_))));
+
+    // Reopened, the store reads the same history.
+    let s2 = RulesStore::open(d.path()).unwrap();
+    assert_eq!(s2.versions("game").unwrap(), vs);
+    assert_eq!(s2.list().unwrap().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["game"]);
+}
+
+#[test]
+fn a_torn_history_line_is_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let s = RulesStore::open(d.path()).unwrap();
+    s.put("game", G1, "alice", "first", 1000).unwrap();
+    let h = d.path().join("groups/game/history.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&h).unwrap();
+    f.write_all(b"{\"version\":2,\"time").unwrap();
+    assert_eq!(s.versions("game").unwrap().len(), 1);
+}
+
+#[test]
+fn validation_accepts_files_and_bare_groups_and_reports_positions() {
+    // A rule file with the one group.
+    assert_eq!(validate_group("game", G1, &opts()).unwrap(), G1);
+    // The group mapping itself, with or without its name (Mimir's ruler API body).
+    let bare = "rules:\n  - record: x:sum\n    expr: sum(x)\n";
+    let text = validate_group("game", bare, &opts()).unwrap();
+    let f = rules::file::parse("t", &text).unwrap();
+    assert_eq!((f.groups[0].name.as_str(), f.groups[0].rules.len()), ("game", 1));
+    let named = "name: game\ninterval: 30s\nrules:\n  - record: x:sum\n    expr: sum(x)\n";
+    assert_eq!(rules::file::parse("t", &validate_group("game", named, &opts()).unwrap()).unwrap().groups[0].interval_ms, Some(30_000));
+
+    let check = |name: &str, body: &str, want: &str| {
+        let e = validate_group(name, body, &opts()).unwrap_err().to_string();
+        assert!(e.contains(want), "{body:?}: {e}");
+    };
+    check("other", G1, "named \"game\", the URL names \"other\"");
+    check("game", "groups:\n  - name: game\n    rules: []\n  - name: b\n    rules: []\n", "exactly one rule group");
+    // A bad expression: the error names the group, the rule and the position in the body.
+    check("game", "rules:\n  - alert: Hot\n    expr: cpu >\n", "group \"game\", rule 1, \"Hot\"");
+    check("game", "rules:\n  - alert: Hot\n    expr: cpu >\n", "api:game:3:");
+    check("game", "rules:\n  - alert: Hot\n    expr: up\n    annotations:\n      a: '{{ $labels.x '\n", "Hot");
+    check("game", "rules:\n  - alert: Hot\n    expr: up\n    for: 5x\n", "api:game:4:");
+}
+
+#[test]
+fn diffs_are_unified() {
+    let d = unified_diff(G1, G2, "game v1", "game v2");
+    assert!(d.starts_with("--- game v1\n+++ game v2\n"), "{d}");
+    assert!(d.contains("-        expr: cpu > 80\n+        expr: cpu > 90\n"), "{d}");
+    assert_eq!(unified_diff(G1, G1, "a", "b"), "");
+}
