@@ -52,6 +52,11 @@ pub struct ReloadStatus {
 pub struct RulesService {
     pub manager: Manager,
     dir: PathBuf,
+    /// The live groups managed through the admin API (`<data_dir>/rules-api/active`).
+    api_dir: PathBuf,
+    /// What the groups evaluate with, for dry runs.
+    source: Arc<dyn QuerySource>,
+    group_options: rules::group::GroupOptions,
     clock: Clock,
     reloading: tokio::sync::Mutex<()>,
     status: Mutex<ReloadStatus>,
@@ -99,16 +104,19 @@ impl RulesService {
         };
         let clk = clock.clone();
         let manager = Manager::new(ManagerOptions {
-            source,
+            source: source.clone(),
             appendable: Arc::new(store),
             notify: sink,
             clock: Arc::new(move || clk()),
             registry: registry.clone(),
-            group_options,
+            group_options: group_options.clone(),
         });
         Ok(Arc::new(RulesService {
             manager,
             dir: cfg.rules.dir.clone(),
+            api_dir: cfg.data_dir.join("rules-api").join("active"),
+            source,
+            group_options,
             clock,
             reloading: tokio::sync::Mutex::new(()),
             status: Mutex::new(ReloadStatus::default()),
@@ -127,8 +135,8 @@ impl RulesService {
     /// nothing changes and the error lists every problem found. Returns the number of groups.
     pub async fn reload(&self) -> Result<usize, String> {
         let _one_at_a_time = self.reloading.lock().await;
-        let dir = self.dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_dir(&dir))
+        let dirs = [self.dir.clone(), self.api_dir.clone()];
+        let loaded = tokio::task::spawn_blocking(move || load_dirs(&dirs))
             .await
             .map_err(|e| format!("loading rules panicked: {e}"))?;
         let result = match loaded {
@@ -155,6 +163,41 @@ impl RulesService {
             }
         }
         result
+    }
+
+    /// The options every group is built with (for validating a group before it is stored).
+    pub fn group_options(&self) -> &rules::group::GroupOptions {
+        &self.group_options
+    }
+
+    /// Names of the groups defined in the rules directory's files (read-only through the API).
+    pub fn file_group_names(&self) -> Vec<String> {
+        let dir = self.dir.clone();
+        let in_dir = |g: &rules::group::Group| Path::new(g.file()).parent() == Some(dir.as_path());
+        self.manager.groups().iter().map(|g| g.lock()).filter(|g| in_dir(g)).map(|g| g.name().to_string()).collect()
+    }
+
+    /// Evaluates the one group of rule file `text` once at `t_ms` without writing anything:
+    /// what its recording rules would record and which alerts would be pending or firing (an
+    /// alert with `for` shows as pending: it fires if the condition holds that long).
+    pub fn dry_run(&self, text: &str, t_ms: Timestamp) -> Result<DryRun, String> {
+        let file = rules::file::parse("dry-run", text).map_err(|errs| join_errors(&errs))?;
+        let def = file.groups.first().ok_or("no rule group")?;
+        let mut g = rules::group::Group::new("dry-run", def, &self.group_options).map_err(|e| e.to_string())?;
+        let capture = Capture::default();
+        let report = g.eval(t_ms, self.source.as_ref(), &capture);
+        let recorded = capture.0.lock().iter().filter(|(l, _)| l.metric_name() != "ALERTS" && l.metric_name() != "ALERTS_FOR_STATE").cloned().collect();
+        let mut alerts = Vec::new();
+        let mut errors = Vec::new();
+        for (i, r) in g.rules().iter().enumerate() {
+            if let Some(e) = r.last_error() {
+                errors.push(format!("rule {}, {:?}: {e}", i + 1, r.name()));
+            }
+            for a in r.active_alerts() {
+                alerts.push((a.labels, a.annotations, a.state.as_str(), a.value));
+            }
+        }
+        Ok(DryRun { t_ms, samples: report.samples, recorded, alerts, errors })
     }
 
     pub fn status(&self) -> ReloadStatus {
@@ -231,9 +274,66 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, rules::file::RuleFile)>, String> {
-    let files = rule_files(dir)?;
+/// The rule files of the rules directory (it must exist when set) and of the API's directory
+/// (missing until the first group is stored through the API).
+fn load_dirs([dir, api_dir]: &[PathBuf; 2]) -> Result<Vec<(PathBuf, rules::file::RuleFile)>, String> {
+    let mut files = rule_files(dir)?;
+    if api_dir.is_dir() {
+        files.extend(rule_files(api_dir)?);
+    }
     rules::file::load(&files).map_err(|errs| join_errors(&errs))
+}
+
+/// What a dry run of a group would do.
+#[derive(Clone, Debug)]
+pub struct DryRun {
+    pub t_ms: Timestamp,
+    /// Samples the rules produced (recorded series and `ALERTS*`).
+    pub samples: usize,
+    /// The recorded series and their values.
+    pub recorded: Vec<(storage::Labels, f64)>,
+    /// Alerts: labels, annotations, state (`pending`/`firing`), value.
+    pub alerts: Vec<(rules::alert::LabelMap, rules::alert::LabelMap, &'static str, f64)>,
+    /// Rules that failed, with their errors.
+    pub errors: Vec<String>,
+}
+
+/// An [`Appendable`] that keeps what is committed in memory (the dry run writes nothing).
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<(storage::Labels, f64)>>>);
+
+struct CaptureAppender {
+    into: Capture,
+    staged: Vec<(storage::Labels, f64)>,
+}
+
+impl Appendable for Capture {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(CaptureAppender { into: self.clone(), staged: Vec::new() })
+    }
+}
+
+impl Appender for CaptureAppender {
+    fn append(
+        &mut self,
+        _hint: Option<storage::SeriesRef>,
+        labels: &storage::Labels,
+        _t: Timestamp,
+        v: f64,
+    ) -> Result<storage::SeriesRef, storage::AppendError> {
+        if !storage::is_stale_nan(v) {
+            self.staged.push((labels.clone(), v));
+        }
+        Ok(storage::SeriesRef(0))
+    }
+    fn commit(self: Box<Self>) -> storage::Result<storage::CommitStats> {
+        let n = self.staged.len() as u64;
+        self.into.0.lock().extend(self.staged);
+        Ok(storage::CommitStats { samples: n, series_created: 0 })
+    }
+    fn rollback(self: Box<Self>) -> storage::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! turns a panicking handler into a 500 error (the server keeps running), and logs every
 //! error response with its route, status and message.
 
+pub mod admin;
 pub mod api;
 pub mod errors;
 pub mod import;
@@ -97,6 +98,8 @@ pub struct AppState {
     pub rules: OnceLock<Arc<crate::rules_service::RulesService>>,
     /// Alert forwarding and tickdb's own notifications, set with the rule engine.
     pub alerting: OnceLock<Arc<crate::alerting::Alerting>>,
+    /// The admin API (versioned rules, audit), set once the storage is open.
+    pub admin: OnceLock<Arc<crate::server::admin::Admin>>,
 }
 
 /// Start-up state of the server.
@@ -232,6 +235,7 @@ pub async fn start_with_clock(
         readiness: watch::Sender::new(Readiness::Starting),
         rules: OnceLock::new(),
         alerting: OnceLock::new(),
+        admin: OnceLock::new(),
         registry,
         cfg,
     });
@@ -420,6 +424,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/notifications/status", get(alerting_api::status))
         .route("/api/v1/silences", get(alerting_api::silences).post(alerting_api::add_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(alerting_api::expire_silence))
+        .route("/api/v1/admin/rules", get(admin::rules::list))
+        .route(
+            "/api/v1/admin/rules/{group}",
+            get(admin::rules::get_group)
+                .put(admin::rules::put_group)
+                .post(admin::rules::put_group)
+                .delete(admin::rules::delete_group),
+        )
+        .route("/api/v1/admin/rules/{group}/versions", get(admin::rules::versions))
+        .route("/api/v1/admin/rules/{group}/versions/{version}", get(admin::rules::version))
+        .route("/api/v1/admin/rules/{group}/diff", get(admin::rules::diff))
+        .route("/api/v1/admin/rules/{group}/rollback", post(admin::rules::rollback))
         .route("/api/v1/metadata", get(status::metadata))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))

@@ -28,6 +28,14 @@ pub enum ErrorType {
     UnsupportedMediaType,
     /// A route that exists with another method: `bad_data` with 405.
     MethodNotAllowed,
+    /// No or bad credentials (401).
+    Unauthorized,
+    /// Credentials without the permission the route needs (403).
+    Forbidden,
+    /// The request conflicts with the state (409), e.g. a read-only rule group.
+    Conflict,
+    /// Over a rate limit or locked out (429, with `Retry-After`).
+    TooManyRequests,
 }
 
 impl ErrorType {
@@ -43,6 +51,10 @@ impl ErrorType {
             ErrorType::Internal => "internal",
             ErrorType::Unavailable => "unavailable",
             ErrorType::NotFound => "not_found",
+            ErrorType::Unauthorized => "unauthorized",
+            ErrorType::Forbidden => "forbidden",
+            ErrorType::Conflict => "conflict",
+            ErrorType::TooManyRequests => "too_many_requests",
         }
     }
     /// The status codes of Prometheus's `web/api/v1` (`canceled` is 499, nginx's "client closed").
@@ -57,6 +69,10 @@ impl ErrorType {
             ErrorType::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorType::Forbidden => StatusCode::FORBIDDEN,
+            ErrorType::Conflict => StatusCode::CONFLICT,
+            ErrorType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -1,0 +1,93 @@
+//! The admin API's shared parts: who acts ([`Actor`], put on every request by the auth layer),
+//! and the one way an admin action is recorded ([`Admin::audited`]): the audit entry is
+//! written (and fsync'd) *before* the action is applied, and an action whose entry cannot be
+//! written is refused; an action that then fails leaves a second entry with its error.
+//!
+//! Routes: `admin_rules` (versioned rule groups). Every admin route needs the `admin` role.
+
+pub mod rules;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde_json::Value as Json;
+
+use crate::rules_store::RulesStore;
+use crate::server::errors::{ApiError, ErrorType};
+
+/// Who makes a request: set by the authentication layer as a request extension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The token's subject or the basic-auth user; `anonymous` without credentials.
+    pub subject: String,
+    pub role: String,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(ErrorType::Unauthorized, "authentication required"))
+    }
+}
+
+/// One audit entry as the admin API describes an action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub actor: Actor,
+    pub action: String,
+    pub target: String,
+    pub before: Option<Json>,
+    pub after: Option<Json>,
+    pub justification: Option<String>,
+    /// `ok`, `refused: ...` or `error: ...`.
+    pub result: String,
+}
+
+/// Writes an audit entry durably or fails (then the action must not happen). Blocking.
+pub type AuditSink = Arc<dyn Fn(AuditEvent) -> Result<(), String> + Send + Sync>;
+
+/// The admin API's state.
+pub struct Admin {
+    pub rules: RulesStore,
+    pub audit: AuditSink,
+}
+
+impl Admin {
+    /// Records `ev` (result `ok`), then runs `act`. Refuses with 503 when the entry cannot be
+    /// written; when `act` fails, records a second entry with the error and returns it.
+    pub async fn audited<T, F>(self: &Arc<Self>, ev: AuditEvent, act: F) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        self.record(ev.clone()).await?;
+        match act.await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let failed = AuditEvent { result: format!("error: {}", e.message), after: None, ..ev };
+                if let Err(ae) = self.record(failed).await {
+                    tracing::error!(error = %ae.message, "audit entry of a failed admin action not written");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes one entry (on a blocking thread: the sink fsyncs).
+    pub async fn record(self: &Arc<Self>, ev: AuditEvent) -> Result<(), ApiError> {
+        let sink = self.audit.clone();
+        let action = ev.action.clone();
+        let res = tokio::task::spawn_blocking(move || sink(ev)).await.map_err(ApiError::internal)?;
+        res.map_err(|e| {
+            tracing::error!(action = %action, error = %e, "audit log write failed: action refused");
+            ApiError::unavailable(format!("the audit log cannot be written, so the action was refused: {e}"))
+        })
+    }
+}
