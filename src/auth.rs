@@ -190,6 +190,15 @@ impl Principal {
     pub fn query_matchers(&self) -> Vec<storage::Matcher> {
         self.scope.iter().map(|(n, v)| storage::Matcher::equal(n.as_str(), v.as_str())).collect()
     }
+
+    /// The per-credential rate-limit key: the token id, or the Basic user.
+    fn rate_limit_key(&self) -> Option<String> {
+        match self.method {
+            AuthMethod::Bearer => self.token_id.as_ref().map(|id| format!("t:{id}")),
+            AuthMethod::Basic => Some(format!("u:{}", self.subject)),
+            AuthMethod::Anonymous => None,
+        }
+    }
 }
 
 /// Checks scope pairs: Prometheus label names not reserved (`__…`), non-empty values.
@@ -360,6 +369,10 @@ impl Authenticator {
     /// Authenticates the request (Bearer JWT or Basic) and authorises `need`. `peer` is the
     /// client address (lockout and per-address rate limit). Without credentials the result
     /// is an anonymous principal where the policy opens `need`, else [`AuthError::Missing`].
+    ///
+    /// Cost: microseconds, except a Basic-auth password not in the verification cache, which
+    /// costs one argon2 verification (tens of milliseconds of CPU): call it where blocking
+    /// that long is acceptable (e.g. `spawn_blocking` for Basic credentials).
     pub fn check(&self, headers: &HeaderMap, peer: IpAddr, need: Permission) -> Result<Principal, AuthError> {
         self.limits.check_address(peer)?;
         let res = self.authenticate(headers, need);
@@ -446,17 +459,6 @@ impl Authenticator {
             scope: u.scope,
             method: AuthMethod::Basic,
         })
-    }
-}
-
-impl Principal {
-    /// The per-credential rate-limit key: the token id, or the Basic user.
-    fn rate_limit_key(&self) -> Option<String> {
-        match self.method {
-            AuthMethod::Bearer => self.token_id.as_ref().map(|id| format!("t:{id}")),
-            AuthMethod::Basic => Some(format!("u:{}", self.subject)),
-            AuthMethod::Anonymous => None,
-        }
     }
 }
 

@@ -134,7 +134,7 @@ impl JwtKeys {
             [(Algorithm::EdDSA, &cfg.eddsa), (Algorithm::RS256, &cfg.rs256)];
         for (alg, files) in asym {
             let Some(files) = files else { continue };
-            let pem = files::read_secret(&files.public_key_file)?;
+            let pem = std::fs::read(&files.public_key_file).map_err(files::io_err(&files.public_key_file))?;
             let dec = match alg {
                 Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
                 _ => DecodingKey::from_rsa_pem(&pem),

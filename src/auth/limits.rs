@@ -134,6 +134,7 @@ impl Limits {
                 // Under a flood from many addresses, forget the oldest half of the windows.
                 let mut starts: Vec<i64> = map.values().map(|f| f.window_start_ms).collect();
                 starts.sort_unstable();
+                // Non-empty: it holds at least MAX_TRACKED_ADDRESSES entries.
                 let cut = starts[starts.len() / 2];
                 map.retain(|_, f| f.window_start_ms > cut || f.locked_until_ms > now);
             }

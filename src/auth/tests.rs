@@ -477,11 +477,13 @@ fn basic_auth() {
 
 #[test]
 fn lockout_after_failures_and_release() {
-    let mut cfg = AuthConfig::default();
-    cfg.lockout = config::LockoutConfig {
-        max_failures: 3,
-        window: crate::duration::PromDuration::from_secs(60),
-        duration: crate::duration::PromDuration::from_secs(120),
+    let cfg = AuthConfig {
+        lockout: config::LockoutConfig {
+            max_failures: 3,
+            window: crate::duration::PromDuration::from_secs(60),
+            duration: crate::duration::PromDuration::from_secs(120),
+        },
+        ..Default::default()
     };
     let env = Env::new(cfg, false);
     let (good, _) = env.auth.tokens().create(Role::Reader, Duration::from_secs(86_400), "x", vec![]).unwrap();

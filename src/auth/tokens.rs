@@ -175,6 +175,12 @@ impl TokenStore {
         if current == self.state.read().stamp {
             return Ok(false);
         }
+        if current.is_none() {
+            // Forgetting revocations because a file vanished would re-enable revoked tokens.
+            tracing::error!(path = %self.path.display(), "token store file disappeared; keeping the tokens and revocations in memory");
+            self.state.write().stamp = None;
+            return Ok(false);
+        }
         let fresh = read(&self.path)?;
         tracing::info!(path = %self.path.display(), tokens = fresh.tokens.len(), "token store reloaded");
         *self.state.write() = fresh;
@@ -298,5 +304,17 @@ mod tests {
         assert!(s.reload_if_changed().is_err());
         assert_eq!(s.list().len(), 1);
         assert!(TokenStore::open(dir.path(), s.keys.clone(), s.clock.clone()).is_err());
+    }
+
+    #[test]
+    fn a_vanished_file_keeps_revocations() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), Arc::new(AtomicI64::new(1_700_000_000_000)));
+        let (_, t) = s.create(Role::Admin, Duration::from_secs(60), "x", vec![]).unwrap();
+        s.revoke(&t.id).unwrap();
+        std::fs::remove_file(s.path()).unwrap();
+        assert!(!s.reload_if_changed().unwrap());
+        assert!(s.is_revoked(&t.id));
+        assert!(!s.reload_if_changed().unwrap(), "reported once");
     }
 }
