@@ -123,13 +123,13 @@ impl Permission {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -247,6 +247,8 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// The response status. The text of 401, 403 and 429 errors is meant for the client; that
+    /// of a 500 (`Config`, `Io`: paths, file errors) for the log only.
     pub fn status(&self) -> StatusCode {
         match self {
             AuthError::Missing

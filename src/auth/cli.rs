@@ -52,7 +52,7 @@ pub struct TokenCreateArgs {
     /// Lifetime (Prometheus duration, e.g. 12h, 90d, 1y).
     #[arg(long)]
     pub ttl: PromDuration,
-    /// Who or what the token is for (the `sub` claim). [default: cli]
+    /// Who or what the token is for (the `sub` claim).
     #[arg(long, default_value = "cli")]
     pub subject: String,
     /// Restrict the token to series with this label (`name=value`); may be repeated.
@@ -152,7 +152,7 @@ pub fn token(cmd: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> an
                         "{:<32}  {:<16}  {:<8}  {:<20}  {:<20}  {:<7}  {}",
                         t.id,
                         t.subject,
-                        t.role,
+                        t.role.as_str(),
                         time(t.issued_at),
                         time(t.expires_at),
                         status,

@@ -29,7 +29,6 @@ pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// What is known about an issued token (never the token itself). Times are seconds since the
 /// Unix epoch.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct TokenInfo {
     /// The token's `jti`.
     pub id: String,
@@ -43,8 +42,8 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
+/// The file: unknown fields are ignored, so an older tickdb reads a newer file.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct TokenFile {
     version: u32,
     tokens: Vec<TokenInfo>,
