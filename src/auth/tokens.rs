@@ -316,4 +316,24 @@ mod tests {
         assert!(s.is_revoked(&t.id));
         assert!(!s.reload_if_changed().unwrap(), "reported once");
     }
+
+    /// Two processes (two stores on one file) creating at once lose nothing: the file lock
+    /// serialises their read-modify-write cycles.
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicI64::new(1_700_000_000_000));
+        let stores = [store(dir.path(), now.clone()), store(dir.path(), now.clone())];
+        std::thread::scope(|s| {
+            for (i, st) in stores.iter().enumerate() {
+                s.spawn(move || {
+                    for j in 0..15 {
+                        st.create(Role::Reader, Duration::from_secs(60), &format!("s{i}-{j}"), vec![]).unwrap();
+                    }
+                });
+            }
+        });
+        let fresh = store(dir.path(), now);
+        assert_eq!(fresh.list().len(), 30);
+    }
 }
