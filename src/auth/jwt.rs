@@ -132,22 +132,22 @@ impl JwtKeys {
         }
         let asym: [(Algorithm, &Option<KeyFiles>); 2] =
             [(Algorithm::EdDSA, &cfg.eddsa), (Algorithm::RS256, &cfg.rs256)];
-        for (alg, files) in asym {
-            let Some(files) = files else { continue };
-            let pem = std::fs::read(&files.public_key_file).map_err(files::io_err(&files.public_key_file))?;
+        for (alg, key_files) in asym {
+            let Some(kf) = key_files else { continue };
+            let pem = std::fs::read(&kf.public_key_file).map_err(files::io_err(&kf.public_key_file))?;
             let dec = match alg {
                 Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
                 _ => DecodingKey::from_rsa_pem(&pem),
             }
-            .map_err(|e| config_err(&files.public_key_file, &format!("not a {alg:?} public key"), e))?;
-            if !files.private_key_file.as_os_str().is_empty() {
-                let pem = files::read_secret(&files.private_key_file)?;
+            .map_err(|e| config_err(&kf.public_key_file, &format!("not a {alg:?} public key"), e))?;
+            if !kf.private_key_file.as_os_str().is_empty() {
+                let pem = files::read_secret(&kf.private_key_file)?;
                 let enc = match alg {
                     Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
                     _ => EncodingKey::from_rsa_pem(&pem),
                 }
-                .map_err(|e| config_err(&files.private_key_file, &format!("not a {alg:?} private key"), e))?;
-                probe(alg, &enc, &dec, &files.private_key_file)?;
+                .map_err(|e| config_err(&kf.private_key_file, &format!("not a {alg:?} private key"), e))?;
+                probe(alg, &enc, &dec, &kf.private_key_file)?;
                 signers.push((alg, enc));
             }
             verify.push((alg, dec));
