@@ -1,5 +1,5 @@
 //! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
-//! check`, `tickdb rules test`.
+//! check`, `tickdb rules test`, `tickdb token create|list|revoke`, `tickdb user hash-password`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +49,16 @@ tickdb tsdb import --format openmetrics metrics.om --data-dir ./data"
         after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml"
     )]
     Rules(RulesCommand),
+    /// Create, list and revoke API tokens (docs/security.md).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tickdb token create --role reader --ttl 30d --subject grafana\n  tickdb token list\n  \
+tickdb token revoke 5d41402abc4b2a76b9719d911017c592"
+    )]
+    Token(crate::auth::cli::TokenCommand),
+    /// Basic-auth users (docs/security.md).
+    #[command(subcommand, after_help = "Example:\n  tickdb user hash-password < password.txt")]
+    User(crate::auth::cli::UserCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -345,6 +355,11 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Token(cmd) => {
+            crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("warn"));
+            crate::auth::cli::token(&cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+        }
+        Command::User(cmd) => crate::auth::cli::user(&cmd, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Config {
     pub write: WriteConfig,
     pub rules: RulesConfig,
     pub alerting: AlertingConfig,
+    /// Authentication and authorisation (docs/security.md).
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -180,6 +183,7 @@ impl Default for Config {
             write: WriteConfig::default(),
             rules: RulesConfig::default(),
             alerting: AlertingConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -293,6 +297,7 @@ impl Config {
             return bad("alerting.alertmanager_timeout must be positive");
         }
         self.fsync_policy()?;
+        self.auth.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 

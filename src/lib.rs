@@ -2,6 +2,7 @@
 //! tests can start the real server in-process.
 //!
 //! - [`cli`], [`config`], [`logging`]: command line, YAML configuration, structured logs.
+//! - [`auth`]: authentication (JWT, Basic), roles, scopes, rate limits and lockout.
 //! - [`server`]: the HTTP server (remote write, import/export, the Prometheus API).
 //! - [`remote`]: remote-write protobufs and decoding; [`openmetrics`]: text format parser.
 //! - [`engine`] and [`backend`]: what the server needs from the query engine and the storage.
@@ -12,6 +13,7 @@
 
 pub mod alerting;
 pub mod allocator;
+pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
