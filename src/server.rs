@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod authn;
 pub mod errors;
 pub mod import;
 pub mod json;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub rules: OnceLock<Arc<crate::rules_service::RulesService>>,
     /// Alert forwarding and tickdb's own notifications, set with the rule engine.
     pub alerting: OnceLock<Arc<crate::alerting::Alerting>>,
+    /// Authentication and authorisation of every request (`auth.*`).
+    pub auth: Arc<crate::auth::Authenticator>,
     /// The admin API (versioned rules, audit), set once the storage is open.
     pub admin: OnceLock<Arc<crate::server::admin::Admin>>,
 }
@@ -217,7 +220,12 @@ pub async fn start_with_clock(
     let addr = listener.local_addr()?;
     let registry = Registry::new();
     register_process_metrics(&registry);
+    let auth = Arc::new(
+        crate::auth::Authenticator::new(&cfg.auth, &cfg.data_dir, cfg.listen.ip().is_loopback())
+            .map_err(|e| anyhow::anyhow!("setting up authentication: {e}"))?,
+    );
     let state = Arc::new(AppState {
+        auth,
         write_slots: Slots::new(cfg.write.max_concurrency, usize::MAX, cfg.write.max_queue_wait.0),
         query_slots: Slots::new(cfg.query.max_concurrency, cfg.query.max_queue, cfg.query.timeout.0),
         clock,
@@ -255,7 +263,7 @@ pub async fn start_with_clock(
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signal);
         let serving = tokio::spawn(async move { serve.await });
 
         // Open the storage while already answering health checks.
@@ -447,6 +455,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics));
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authn::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         // Write and import bodies are limited by their handlers (413 with a message).
         .layer(DefaultBodyLimit::disable())
