@@ -12,6 +12,7 @@
 
 pub mod alerting;
 pub mod allocator;
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod config;
