@@ -1,5 +1,6 @@
 //! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
-//! check`, `tickdb rules test`, `tickdb token create|list|revoke`, `tickdb user hash-password`.
+//! check`, `tickdb rules test`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
+//! `tickdb audit verify`, `tickdb audit export`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +60,65 @@ tickdb token revoke 5d41402abc4b2a76b9719d911017c592"
     /// Basic-auth users (docs/security.md).
     #[command(subcommand, after_help = "Example:\n  tickdb user hash-password < password.txt")]
     User(crate::auth::cli::UserCommand),
+    /// Verify or export the audit log of admin actions (`<data-dir>/audit`).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tickdb audit verify --data-dir ./data --anchor anchor.json\n  \
+tickdb audit export --data-dir ./data --format csv --since 2026-12-01T00:00:00Z > audit.csv"
+    )]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the whole hash chain (and an exported anchor): every line, link and hash.
+    #[command(after_help = "Example:\n  tickdb audit verify --data-dir ./data\n  \
+curl -s http://HOST:9201/api/v1/admin/audit/anchor | jq .data > anchor.json\n  \
+tickdb audit verify --data-dir ./data --anchor anchor.json\n\n\
+Prints `OK: N entries, head id X hash H` and exits 0, or\n  \
+BROKEN: FILE:LINE: entry ID: REASON\n\
+for the first broken entry and exits 1. With --anchor ({\"id\":..,\"hash\":..}) the log must\n\
+still hold that entry unchanged, which detects a truncated tail.")]
+    Verify(AuditVerifyArgs),
+    /// Write audit entries to stdout, oldest first, as JSON lines or CSV.
+    #[command(after_help = "Example:\n  tickdb audit export --data-dir ./data --actor alice --since 1764547200\n  \
+tickdb audit export --format csv --action rule.update > rule-changes.csv")]
+    Export(AuditExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AuditVerifyArgs {
+    /// Data directory (the log is in its `audit` directory).
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// JSON file with an anchor `{"id":N,"hash":"..."}` exported earlier.
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditExportArgs {
+    /// Data directory (the log is in its `audit` directory).
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: AuditExportFormat,
+    /// Only entries of this actor (token subject).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only entries of this action (e.g. rule.update).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only entries at or after this time (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    pub since: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -360,6 +420,21 @@ pub fn run() -> anyhow::Result<()> {
             crate::auth::cli::token(&cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
         }
         Command::User(cmd) => crate::auth::cli::user(&cmd, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()),
+        Command::Audit(cmd) => {
+            crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("error"));
+            let mut out = std::io::stdout().lock();
+            match cmd {
+                AuditCommand::Verify(a) => {
+                    let code = crate::audit::cli::run_verify(&a, &mut out)?;
+                    std::io::Write::flush(&mut out)?;
+                    if code != 0 {
+                        std::process::exit(code);
+                    }
+                    Ok(())
+                }
+                AuditCommand::Export(a) => crate::audit::cli::run_export(&a, &mut out),
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod alerting;
 pub mod allocator;
 pub mod auth;
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod config;

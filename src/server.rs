@@ -23,6 +23,7 @@ pub mod import;
 pub mod json;
 pub mod params;
 pub mod alerting_api;
+pub mod audit_api;
 pub mod rules_api;
 pub mod slots;
 pub mod status;
