@@ -225,6 +225,13 @@ pub async fn start_with_clock(
         crate::auth::Authenticator::new(&cfg.auth, &cfg.data_dir, cfg.listen.ip().is_loopback())
             .map_err(|e| anyhow::anyhow!("setting up authentication: {e}"))?,
     );
+    let audit = crate::audit::AuditLog::open(&cfg.data_dir.join("audit"), crate::audit::AuditOptions::default())
+        .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let admin = Arc::new(crate::server::admin::Admin {
+        rules: crate::rules_store::RulesStore::open(&cfg.data_dir.join("rules-api"))
+            .map_err(|e| anyhow::anyhow!("opening the rule store: {e}"))?,
+        audit: crate::server::admin::audit_sink(audit.clone()),
+    });
     let state = Arc::new(AppState {
         auth,
         write_slots: Slots::new(cfg.write.max_concurrency, usize::MAX, cfg.write.max_queue_wait.0),
@@ -244,14 +251,15 @@ pub async fn start_with_clock(
         readiness: watch::Sender::new(Readiness::Starting),
         rules: OnceLock::new(),
         alerting: OnceLock::new(),
-        admin: OnceLock::new(),
+        admin: OnceLock::from(admin),
         registry,
         cfg,
     });
     register_server_metrics(&state);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (maintain_tx, maintain_rx) = mpsc::unbounded_channel();
-    let app = router(state.clone());
+    let app = router(state.clone(), audit);
+    tokio::spawn(auth_maintenance(state.auth.clone(), shutdown_rx.clone()));
     tracing::info!(%addr, data_dir = %state.cfg.data_dir.display(), "listening");
 
     let st = state.clone();
@@ -411,8 +419,25 @@ async fn shutdown_signal() {
     }
 }
 
+/// Re-reads the token and user files (changes made by the CLI while serving) and prunes the
+/// rate limiters, every 5 s until shutdown.
+async fn auth_maintenance(auth: Arc<crate::auth::Authenticator>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let a = auth.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || a.maintain()).await {
+                    tracing::warn!(error = %e, "re-reading the token or user files failed; the previous ones stay");
+                }
+            }
+            _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+        }
+    }
+}
+
 /// All routes.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Router {
     let api = Router::new()
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(import::import_prometheus))
@@ -454,13 +479,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics));
+    let api = api
+        .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
+        .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
+        .with_state(state.clone())
+        .merge(audit_api::router(audit));
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authn::authenticate))
-        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(middleware::from_fn_with_state(state, track))
         // Write and import bodies are limited by their handlers (413 with a message).
         .layer(DefaultBodyLimit::disable())
-        .with_state(state)
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -6,6 +6,7 @@
 //! Routes: `admin_rules` (versioned rule groups). Every admin route needs the `admin` role.
 
 pub mod rules;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -53,6 +54,25 @@ pub struct AuditEvent {
 
 /// Writes an audit entry durably or fails (then the action must not happen). Blocking.
 pub type AuditSink = Arc<dyn Fn(AuditEvent) -> Result<(), String> + Send + Sync>;
+
+/// The sink that writes to the audit log (group-committed and fsync'd before it returns).
+pub fn audit_sink(log: Arc<crate::audit::AuditLog>) -> AuditSink {
+    Arc::new(move |ev: AuditEvent| {
+        let rec = crate::audit::Record {
+            actor: ev.actor.subject,
+            role: ev.actor.role,
+            source_ip: ev.actor.source_ip,
+            user_agent: ev.actor.user_agent,
+            action: ev.action,
+            target: ev.target,
+            before: ev.before,
+            after: ev.after,
+            justification: ev.justification,
+            result: ev.result,
+        };
+        log.append(rec).map(|_| ()).map_err(|e| e.to_string())
+    })
+}
 
 /// The admin API's state.
 pub struct Admin {

@@ -23,7 +23,9 @@ use crate::server::errors::{ApiError, ErrorType};
 pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {
     match path {
         "/-/healthy" | "/-/ready" => return None,
-        "/-/reload" => return Some(Permission::Admin),
+        // Re-reads files only the operator controls, like Prometheus's lifecycle API: open where
+        // writes are (loopback by default), and audited.
+        "/-/reload" => return Some(Permission::Write),
         "/api/v1/write" => return Some(Permission::Write),
         _ => {}
     }
@@ -148,7 +150,7 @@ mod tests {
         let check = |m: Method, p: &str, want: Option<Permission>| assert_eq!(permission_for(&m, p), want, "{m} {p}");
         check(Method::GET, "/-/healthy", None);
         check(Method::GET, "/-/ready", None);
-        check(Method::POST, "/-/reload", Some(Permission::Admin));
+        check(Method::POST, "/-/reload", Some(Permission::Write));
         check(Method::POST, "/api/v1/write", Some(Permission::Write));
         check(Method::POST, "/api/v1/import/prometheus", Some(Permission::Write));
         check(Method::GET, "/api/v1/query", Some(Permission::Read));

@@ -115,7 +115,12 @@ async fn start_with_hook() -> (Receiver, TestServer, [tempfile::TempDir; 2], std
 
 #[tokio::test]
 async fn an_alert_reaches_the_webhook_is_acked_and_resolves() {
-    let (hook, s, _dirs, _nf) = start_with_hook().await;
+    let (hook, mut s, _dirs, _nf) = start_with_hook().await;
+    // Without credentials acknowledging is refused: it needs the operator role (an admin token
+    // has it, and may also write the samples below).
+    let r = s.post_form("/api/v1/alerts/00000000000000ff/ack", &[("by", "ana")]).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    s.authenticate_as(tickdb::auth::Role::Admin, "ana");
 
     let crossed = tick_rate(&s, 40.0).await;
     let got = hook.wait_for("a firing notification", |g| !firing(g).is_empty()).await;

@@ -83,6 +83,20 @@ impl TestServer {
         self.handle.as_ref().expect("server is running")
     }
 
+    /// A new API token of `role` issued by the running server.
+    pub fn token(&self, role: tickdb::auth::Role, subject: &str) -> String {
+        let tokens = self.handle().state.auth.tokens();
+        tokens.create(role, std::time::Duration::from_secs(3600), subject, Vec::new()).expect("token").0
+    }
+
+    /// Sends every later request of this server's client with a token of `role`.
+    pub fn authenticate_as(&mut self, role: tickdb::auth::Role, subject: &str) {
+        let mut h = HeaderMap::new();
+        let v = format!("Bearer {}", self.token(role, subject));
+        h.insert(reqwest::header::AUTHORIZATION, v.parse().expect("header value"));
+        self.client = reqwest::Client::builder().default_headers(h).build().expect("client");
+    }
+
     pub fn addr(&self) -> String {
         self.url.trim_start_matches("http://").to_string()
     }
