@@ -9,6 +9,7 @@
 //! remote-writing), `rules` (the rule engine in the server: rules and alerts API, reload,
 //! restart).
 
+mod admin;
 mod alerting;
 mod api;
 mod harness;

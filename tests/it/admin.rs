@@ -1,0 +1,255 @@
+//! The admin API end to end on the real server: authentication and roles on every admin route,
+//! rule groups as versioned configuration (put, validation, dry run, diff, rollback, delete),
+//! tokens through the API, and the audit log those actions leave (one entry each, with before
+//! and after), checked through the audit API and `tickdb audit verify`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tickdb::auth::Role;
+
+use crate::harness::{TestServer, series, write_request};
+
+const GROUP_V1: &str = "name: game\ninterval: 1s\nrules:\n  - record: game:players:sum\n    expr: sum(players)\n  - alert: Crowded\n    expr: players > 50\n    labels:\n      severity: warning\n";
+const GROUP_V2: &str = "name: game\ninterval: 1s\nrules:\n  - record: game:players:sum\n    expr: sum(players)\n  - alert: Crowded\n    expr: players > 80\n    labels:\n      severity: critical\n";
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let mut rb = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.body(b.to_string());
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    async fn put(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+    async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+fn client(s: &TestServer, token: Option<String>) -> Client {
+    Client { base: s.url.clone(), http: reqwest::Client::new(), token }
+}
+
+async fn audit(admin: &Client, query: &str) -> Vec<Value> {
+    let (st, v) = admin.get(&format!("/api/v1/admin/audit?{query}")).await;
+    assert_eq!(st, 200, "{v}");
+    v["data"]["entries"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_missing_bad_and_weak_credentials() {
+    // Every route is tried with a garbled token: no lockout of this address here (see below).
+    let s = TestServer::with(|c| c.auth.lockout.max_failures = 0).await;
+    let reader = s.token(Role::Reader, "grafana");
+    let operator = s.token(Role::Operator, "oncall");
+    let admin = client(&s, Some(s.token(Role::Admin, "root")));
+    let routes = [
+        (reqwest::Method::GET, "/api/v1/admin/rules"),
+        (reqwest::Method::GET, "/api/v1/admin/rules/game"),
+        (reqwest::Method::PUT, "/api/v1/admin/rules/game"),
+        (reqwest::Method::DELETE, "/api/v1/admin/rules/game"),
+        (reqwest::Method::GET, "/api/v1/admin/rules/game/versions"),
+        (reqwest::Method::GET, "/api/v1/admin/rules/game/diff"),
+        (reqwest::Method::POST, "/api/v1/admin/rules/game/rollback"),
+        (reqwest::Method::GET, "/api/v1/admin/tokens"),
+        (reqwest::Method::POST, "/api/v1/admin/tokens"),
+        (reqwest::Method::DELETE, "/api/v1/admin/tokens/abc"),
+        (reqwest::Method::GET, "/api/v1/admin/audit"),
+        (reqwest::Method::GET, "/api/v1/admin/audit/anchor"),
+    ];
+    let http = reqwest::Client::new();
+    for (m, path) in &routes {
+        // No credentials: 401 with the schemes to use, even on loopback.
+        let r = http.request(m.clone(), format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{m} {path}");
+        assert!(r.headers().get("www-authenticate").is_some(), "{m} {path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!((v["status"].as_str(), v["errorType"].as_str()), (Some("error"), Some("unauthorized")), "{v}");
+        // A garbled token: 401; roles below admin: 403.
+        for (tok, want) in [("not.a.jwt", 401), (reader.as_str(), 403), (operator.as_str(), 403)] {
+            let r = http.request(m.clone(), format!("{}{path}", s.url)).bearer_auth(tok).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), want, "{m} {path} with {tok:.12}");
+        }
+    }
+    // The refusals are security events in the audit log (written in the background).
+    let mut failures = Vec::new();
+    for _ in 0..100 {
+        failures = audit(&admin, "action=auth.failure&limit=1000").await;
+        if failures.len() >= routes.len() * 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(failures.len(), routes.len() * 3, "one entry per refusal");
+    assert!(failures.iter().all(|e| e["result"].as_str().unwrap().starts_with("refused:")), "{failures:?}");
+    assert!(failures.iter().any(|e| e["actor"] == "grafana"), "a 403 names who was refused");
+    // Reads and writes stay open on loopback without credentials, as before.
+    assert_eq!(s.get("/api/v1/query?query=1").await.status, 200);
+}
+
+#[tokio::test]
+async fn rule_groups_are_versioned_validated_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let rd = dir.path().to_path_buf();
+    std::fs::write(rd.join("file.yml"), "groups:\n  - name: from-file\n    rules:\n      - record: x\n        expr: vector(1)\n").unwrap();
+    let s = TestServer::with(move |c| c.rules.dir = rd).await;
+    let admin = client(&s, Some(s.token(Role::Admin, "alice")));
+    let req = write_request(vec![series(&[("__name__", "players"), ("server", "eu-1")], &[(tickdb::server::now_ms(), 60.0)])]);
+    assert_eq!(s.write_v1(&req).await.status, 204);
+
+    // Dry run: what it would record and which alerts would be active, nothing stored.
+    let (st, v) = admin.post("/api/v1/admin/rules/game?dry_run=true", GROUP_V1).await;
+    assert_eq!(st, 200, "{v}");
+    let d = &v["data"];
+    assert_eq!(d["recorded"][0]["metric"]["__name__"], "game:players:sum", "{v}");
+    assert_eq!(d["recorded"][0]["value"], "60", "{v}");
+    assert_eq!(d["alerts"][0]["labels"]["alertname"], "Crowded", "{v}");
+    assert_eq!(d["alerts"][0]["state"], "firing", "{v}");
+    assert_eq!(admin.get("/api/v1/admin/rules/game").await.0, 404, "a dry run stores nothing");
+
+    // An invalid group: 400 with the exact error, nothing changes.
+    let (st, v) = admin.put("/api/v1/admin/rules/game", "rules:\n  - alert: Bad\n    expr: players >\n").await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("api:game:3:"), "{v}");
+    assert_eq!(admin.get("/api/v1/admin/rules/game").await.0, 404);
+
+    // Version 1, live in the rule engine.
+    let (st, v) = admin.put("/api/v1/admin/rules/game?message=first", GROUP_V1).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["version"]["version"], 1);
+    assert_eq!(v["data"]["version"]["author"], "alice");
+    let (_, rules) = admin.get("/api/v1/rules").await;
+    let names: Vec<&str> = rules["data"]["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"game") && names.contains(&"from-file"), "{names:?}");
+    // Version 2, a diff, a rollback to 1 (version 3).
+    assert_eq!(admin.put("/api/v1/admin/rules/game?message=stricter", GROUP_V2).await.0, 200);
+    let (_, v) = admin.get("/api/v1/admin/rules/game/diff").await;
+    let diff = v["data"]["diff"].as_str().unwrap();
+    let changed = |sign: char, what: &str| diff.lines().any(|l| l.starts_with(sign) && l.contains(what));
+    assert!(changed('-', "players > 50") && changed('+', "players > 80"), "{diff}");
+    assert!(!changed('-', "sum(players)"), "unchanged lines are context: {diff}");
+    let (st, v) = admin.post("/api/v1/admin/rules/game/rollback?to=1&message=too%20strict", "").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["version"]["version"], 3);
+    assert_eq!(v["data"]["version"]["from"], 1);
+    let (_, v) = admin.get("/api/v1/admin/rules/game").await;
+    assert!(v["data"]["text"].as_str().unwrap().contains("players > 50"), "{v}");
+    let (_, v) = admin.get("/api/v1/admin/rules/game/versions").await;
+    assert_eq!(v["data"]["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(admin.post("/api/v1/admin/rules/game/rollback?to=9", "").await.0, 404);
+
+    // Groups of the rules directory are read-only through the API.
+    let (st, v) = admin.put("/api/v1/admin/rules/from-file", "rules:\n  - record: y\n    expr: vector(2)\n").await;
+    assert_eq!(st, 409, "{v}");
+
+    // Delete needs a justification.
+    assert_eq!(admin.delete("/api/v1/admin/rules/game").await.0, 400);
+    let (st, v) = admin.delete("/api/v1/admin/rules/game?justification=event%20over").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(admin.get("/api/v1/admin/rules/game").await.0, 404);
+
+    // Exactly one audit entry per change, with before and after, newest first.
+    let entries = audit(&admin, "target=game").await;
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["rule.delete", "rule.rollback", "rule.put", "rule.put"], "{entries:?}");
+    assert!(entries.iter().all(|e| e["actor"] == "alice" && e["result"] == "ok" && e["role"] == "admin"));
+    assert_eq!(entries[3]["before"], Value::Null);
+    assert!(entries[3]["after"].as_str().unwrap().contains("players > 50"));
+    assert!(entries[2]["before"].as_str().unwrap().contains("players > 50"));
+    assert!(entries[2]["after"].as_str().unwrap().contains("players > 80"));
+    assert_eq!(entries[0]["after"], Value::Null);
+    assert_eq!(entries[0]["justification"], "event over");
+
+    // The chain verifies offline once the server is stopped.
+    let (_, anchor) = admin.get("/api/v1/admin/audit/anchor").await;
+    let data_dir = s.stop().await;
+    let anchor_file = dir.path().join("anchor.json");
+    std::fs::write(&anchor_file, anchor["data"].to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickdb"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir.path().join("data"))
+        .arg("--anchor")
+        .arg(&anchor_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("OK: 4 entries"), "{stdout}");
+}
+
+#[tokio::test]
+async fn repeated_bad_credentials_lock_the_address_out() {
+    let s = TestServer::start().await;
+    let admin = client(&s, Some(s.token(Role::Admin, "root")));
+    assert_eq!(admin.get("/api/v1/admin/rules").await.0, 200);
+    let forger = client(&s, Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into()));
+    for _ in 0..10 {
+        assert_eq!(forger.get("/api/v1/admin/rules").await.0, 401);
+    }
+    // The 11th try, and then even a valid token from that address: 429 with Retry-After.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/admin/rules", s.url))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 900, "{retry}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorType"], "too_many_requests", "{v}");
+}
+
+#[tokio::test]
+async fn tokens_are_created_used_and_revoked_through_the_api() {
+    let s = TestServer::with(|c| c.auth.require_on_loopback = true).await;
+    let admin = client(&s, Some(s.token(Role::Admin, "root")));
+    // Nothing is open without credentials now.
+    assert_eq!(client(&s, None).get("/api/v1/query?query=1").await.0, 401);
+
+    let (st, v) = admin.post("/api/v1/admin/tokens", r#"{"role":"reader","ttl":"1h","subject":"grafana"}"#).await;
+    assert_eq!(st, 200, "{v}");
+    let token = v["data"]["token"].as_str().unwrap().to_string();
+    let id = v["data"]["info"]["id"].as_str().unwrap().to_string();
+    let grafana = client(&s, Some(token));
+    assert_eq!(grafana.get("/api/v1/query?query=1").await.0, 200);
+    assert_eq!(grafana.get("/api/v1/admin/tokens").await.0, 403, "a reader cannot manage tokens");
+    let (_, v) = admin.get("/api/v1/admin/tokens").await;
+    assert!(v.to_string().contains(&id) && !v.to_string().contains("eyJ"), "listed by id, never the token: {v}");
+
+    for bad in [r#"{"role":"god","ttl":"1h"}"#, r#"{"role":"reader","ttl":"soon"}"#, r#"{"role":"reader"}"#, "{"] {
+        assert_eq!(admin.post("/api/v1/admin/tokens", bad).await.0, 400, "{bad}");
+    }
+    assert_eq!(admin.delete(&format!("/api/v1/admin/tokens/{id}")).await.0, 400, "justification needed");
+    assert_eq!(admin.delete("/api/v1/admin/tokens/nope?justification=x").await.0, 404);
+    let (st, v) = admin.delete(&format!("/api/v1/admin/tokens/{id}?justification=leaked")).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = grafana.get("/api/v1/query?query=1").await;
+    assert_eq!(st, 401, "a revoked token is refused at once: {v}");
+
+    let entries = audit(&admin, "action=token.create").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["target"], "grafana");
+    let entries = audit(&admin, "action=token.revoke").await;
+    assert_eq!((entries.len(), entries[0]["justification"].as_str()), (1, Some("leaked")));
+}
