@@ -25,6 +25,7 @@ pub mod params;
 pub mod alerting_api;
 pub mod audit_api;
 pub mod rules_api;
+pub mod scope;
 pub mod slots;
 pub mod status;
 pub mod write;

@@ -14,6 +14,8 @@ use crate::engine::Range;
 use crate::server::AppState;
 use crate::server::errors::ApiError;
 use crate::server::json::{push_labels, push_query_data, push_str, success, success_value};
+use crate::server::scope::Scope;
+use storage::Queryable as _;
 use crate::server::params::{MAX_TIME, MIN_TIME, Params, invalid_param, parse_selector};
 
 /// Runs `f` on a blocking thread within a query slot.
@@ -41,14 +43,14 @@ async fn run_query<T: Send + 'static>(
 }
 
 /// GET/POST /api/v1/query
-pub async fn query(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
+pub async fn query(State(st): State<Arc<AppState>>, scope: Scope, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let t = p.time_or("time", st.now())?;
     let expr = p.get("query").unwrap_or("").to_string();
     let timeout = request_timeout(&p)?;
     let engine = st.engine.clone();
     let out = run_query(&st, timeout, move |timeout| {
-        engine.instant(backend.queryable(), &expr, t, timeout).map_err(ApiError::from)
+        engine.instant(&scope.wrap(backend.queryable()), &expr, t, timeout).map_err(ApiError::from)
     })
     .await?;
     let mut data = String::new();
@@ -57,7 +59,7 @@ pub async fn query(State(st): State<Arc<AppState>>, p: Params) -> Result<Respons
 }
 
 /// GET/POST /api/v1/query_range
-pub async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
+pub async fn query_range(State(st): State<Arc<AppState>>, scope: Scope, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let start = required_time(&p, "start")?;
     let end = required_time(&p, "end")?;
@@ -83,7 +85,7 @@ pub async fn query_range(State(st): State<Arc<AppState>>, p: Params) -> Result<R
     let expr = p.get("query").unwrap_or("").to_string();
     let engine = st.engine.clone();
     let out = run_query(&st, timeout, move |timeout| {
-        engine.range(backend.queryable(), &expr, Range { start, end, step }, timeout).map_err(ApiError::from)
+        engine.range(&scope.wrap(backend.queryable()), &expr, Range { start, end, step }, timeout).map_err(ApiError::from)
     })
     .await?;
     let mut data = String::new();
@@ -126,7 +128,7 @@ fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
 }
 
 /// GET/POST /api/v1/series
-pub async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
+pub async fn series(State(st): State<Arc<AppState>>, scope: Scope, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let sets = match_sets(&p)?;
     if sets.is_empty() {
@@ -134,7 +136,7 @@ pub async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result<Respon
     }
     let (start, end, limit) = (p.time_or("start", MIN_TIME)?, p.time_or("end", MAX_TIME)?, p.limit()?);
     let (series, truncated) = run_blocking(&st, move || {
-        let q = backend.queryable().querier(start, end)?;
+        let q = scope.wrap(backend.queryable()).querier(start, end)?;
         let hints = SelectHints { start, end, func: Some("series".into()), ..Default::default() };
         let mut all: BTreeSet<Labels> = BTreeSet::new();
         for set in &sets {
@@ -169,12 +171,12 @@ fn truncation_warning(truncated: bool) -> Vec<String> {
 }
 
 /// GET/POST /api/v1/labels
-pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
+pub async fn labels(State(st): State<Arc<AppState>>, scope: Scope, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let sets = match_sets(&p)?;
     let (start, end, limit) = (p.time_or("start", MIN_TIME)?, p.time_or("end", MAX_TIME)?, p.limit()?);
     let (names, truncated) = run_blocking(&st, move || {
-        let q = backend.queryable().querier(start, end)?;
+        let q = scope.wrap(backend.queryable()).querier(start, end)?;
         let names: BTreeSet<String> = if sets.is_empty() {
             q.label_names(&[])?.into_iter().collect()
         } else {
@@ -195,6 +197,7 @@ pub async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result<Respon
 pub async fn label_values(
     State(st): State<Arc<AppState>>,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    scope: Scope,
     p: Params,
 ) -> Result<Response, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::bad_data(format!("invalid label name in path: {e}")))?;
@@ -206,7 +209,7 @@ pub async fn label_values(
     let sets = match_sets(&p)?;
     let (start, end, limit) = (p.time_or("start", MIN_TIME)?, p.time_or("end", MAX_TIME)?, p.limit()?);
     let (values, truncated) = run_blocking(&st, move || {
-        let q = backend.queryable().querier(start, end)?;
+        let q = scope.wrap(backend.queryable()).querier(start, end)?;
         let values: BTreeSet<String> = if sets.is_empty() {
             q.label_values(&name, &[])?.into_iter().collect()
         } else {

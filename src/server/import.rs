@@ -1,6 +1,7 @@
 //! `POST /api/v1/import/prometheus` (text exposition format, optional timestamps, `extra_label`
 //! parameters) and `GET /api/v1/export` (JSON lines per series, like VictoriaMetrics).
 
+use storage::Queryable as _;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -126,7 +127,7 @@ impl WriteSummary {
 }
 
 /// GET/POST /api/v1/export?match[]=...&start=...&end=...
-pub async fn export(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, ApiError> {
+pub async fn export(State(st): State<Arc<AppState>>, scope: crate::server::scope::Scope, p: Params) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let mut sets = Vec::new();
     for m in p.all("match[]") {
@@ -138,7 +139,7 @@ pub async fn export(State(st): State<Arc<AppState>>, p: Params) -> Result<Respon
     let (start, end) = (p.time_or("start", MIN_TIME)?, p.time_or("end", MAX_TIME)?);
     let _permit = st.query_permit().await?;
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
-        let q = backend.queryable().querier(start, end)?;
+        let q = scope.wrap(backend.queryable()).querier(start, end)?;
         let hints = SelectHints { start, end, ..Default::default() };
         let mut seen = std::collections::BTreeSet::new();
         let mut out = String::new();

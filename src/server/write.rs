@@ -147,7 +147,13 @@ pub fn is_length_limit(e: &axum::Error) -> bool {
 }
 
 /// The handler.
-pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn remote_write(
+    State(st): State<Arc<AppState>>,
+    principal: Option<axum::Extension<Arc<crate::auth::Principal>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let scope = principal.map(|p| p.scope.clone()).unwrap_or_default();
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let proto = match remote::negotiate(ct) {
         Ok(p) => p,
@@ -175,7 +181,7 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
         Err(e) => return e.into_response(),
     };
     let st2 = st.clone();
-    let result = tokio::task::spawn_blocking(move || ingest(&st2, &backend, proto, &bytes)).await;
+    let result = tokio::task::spawn_blocking(move || ingest(&st2, &backend, proto, &bytes, &scope)).await;
     let summary = match result {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return e.into_response(),
@@ -205,11 +211,36 @@ const KEPT_BUFFERS: usize = 4;
 
 /// Decodes and stores one request (runs on a blocking thread). Nothing is stored if the body
 /// turns out to be malformed or over a limit part way through.
+/// A scoped token's write: every series must carry every scope label with its value, or the
+/// whole request is refused (403) and nothing is written.
+fn check_scope<'a>(
+    mut labels: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    scope: &[(String, String)],
+) -> Result<(), WriteFailure> {
+    for (name, want) in scope {
+        let got = labels.clone().find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v);
+        if got != Some(want.as_bytes()) {
+            let got = got.map_or_else(|| "missing".to_string(), |v| format!("{:?}", String::from_utf8_lossy(v)));
+            let series = labels
+                .by_ref()
+                .map(|(n, v)| format!("{}={:?}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            return Err(WriteFailure::Api(ApiError::new(
+                ErrorType::Forbidden,
+                format!("series {{{series}}} is outside the token's scope: label {name} must be {want:?}, is {got}"),
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn ingest(
     st: &AppState,
     backend: &SharedBackend,
     proto: Protocol,
     body: &[u8],
+    scope: &[(String, String)],
 ) -> Result<WriteSummary, WriteFailure> {
     let cfg = &st.cfg.write;
     let rules = LabelRules {
@@ -232,11 +263,28 @@ pub fn ingest(
                 e => WriteFailure::BadRequest(e.to_string()),
             })
             .and_then(|()| match proto {
-                Protocol::V1 => w.write_v1(st, &buf),
+                Protocol::V1 => {
+                    if !scope.is_empty() {
+                        let req = remote::v1::WriteRequest::decode(buf.as_slice())
+                            .map_err(|e| WriteFailure::BadRequest(remote::DecodeError::from(e).to_string()))?;
+                        for ts in &req.timeseries {
+                            check_scope(ts.labels.iter().map(|l| (l.name.as_slice(), l.value.as_slice())), scope)?;
+                        }
+                    }
+                    w.write_v1(st, &buf)
+                }
                 Protocol::V2 => {
                     let req = remote::v2::Request::decode(buf.as_slice())
                         .map_err(|e| WriteFailure::BadRequest(remote::DecodeError::from(e).to_string()))?;
                     check_series_count(req.timeseries.len(), cfg.max_series_per_request)?;
+                    if !scope.is_empty() {
+                        let mut raw = Vec::new();
+                        for ts in &req.timeseries {
+                            remote::v2_label_pairs(&req.symbols, &ts.labels_refs, &mut raw)
+                                .map_err(|e| WriteFailure::BadRequest(e.to_string()))?;
+                            check_scope(raw.iter().copied(), scope)?;
+                        }
+                    }
                     w.write_v2(st, &req);
                     Ok(())
                 }

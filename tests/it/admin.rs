@@ -253,3 +253,61 @@ async fn tokens_are_created_used_and_revoked_through_the_api() {
     let entries = audit(&admin, "action=token.revoke").await;
     assert_eq!((entries.len(), entries[0]["justification"].as_str()), (1, Some("leaked")));
 }
+
+#[tokio::test]
+async fn scoped_tokens_write_and_read_only_their_tenant() {
+    let s = TestServer::start().await;
+    let tokens = s.handle().state.auth.tokens();
+    let day = std::time::Duration::from_secs(86_400);
+    let scope = vec![("tenant".to_string(), "eu-1".to_string())];
+    let (writer, _) = tokens.create(Role::Writer, day, "agent-eu", scope.clone()).unwrap();
+    let (reader, _) = tokens.create(Role::Reader, day, "grafana-eu", scope).unwrap();
+    let t = tickdb::server::now_ms();
+    let mine = series(&[("__name__", "players"), ("tenant", "eu-1"), ("server", "a")], &[(t, 1.0)]);
+    let theirs = series(&[("__name__", "players"), ("tenant", "us-1"), ("server", "b")], &[(t, 2.0)]);
+    let untagged = series(&[("__name__", "players"), ("server", "c")], &[(t, 3.0)]);
+    let body = |ts| {
+        let req = write_request(ts);
+        snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(&req)).unwrap()
+    };
+    let write = |b: Vec<u8>| {
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/write", s.url);
+        let w = writer.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(w)
+                .header("Content-Encoding", "snappy")
+                .header("Content-Type", "application/x-protobuf")
+                .body(b)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(write(body(vec![mine.clone()])).await.0, 204);
+    // One series outside the scope refuses the whole request: nothing of it is written.
+    for bad in [vec![mine.clone(), theirs.clone()], vec![untagged.clone()]] {
+        let (st, text) = write(body(bad)).await;
+        assert_eq!(st, 403, "{text}");
+        assert!(text.contains("outside the token's scope"), "{text}");
+    }
+    // An unscoped write (anonymous on loopback) of the other tenant, for the read checks.
+    assert_eq!(s.write_v1(&write_request(vec![theirs])).await.status, 204);
+
+    let q = client(&s, Some(reader));
+    let (_, v) = q.get("/api/v1/query?query=players").await;
+    let got: Vec<&str> = v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["tenant"].as_str().unwrap()).collect();
+    assert_eq!(got, ["eu-1"], "{v}");
+    let (_, v) = q.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)").await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    let (_, v) = q.get("/api/v1/label/tenant/values").await;
+    assert_eq!(v["data"], serde_json::json!(["eu-1"]), "{v}");
+    let (_, v) = q.get("/api/v1/series?match[]=players").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    // Unscoped, both tenants are there.
+    let (_, v) = client(&s, None).get("/api/v1/label/tenant/values").await;
+    assert_eq!(v["data"], serde_json::json!(["eu-1", "us-1"]), "{v}");
+}
