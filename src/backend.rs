@@ -19,6 +19,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Re-allocates the head's long-lived growing buffers so the allocator can pack them
     /// (`storage::head::Head::compact_memory`); returns the number of series visited.
     fn compact_memory(&self) -> usize;
+    /// Deletes the samples in `[mint, maxt]` of the series matching `matchers` (tombstones).
+    fn delete_series(&self, matchers: &[storage::Matcher], mint: Timestamp, maxt: Timestamp) -> storage::Result<()>;
+    /// Rewrites blocks without their deleted samples; returns the blocks rewritten.
+    fn clean_tombstones(&self) -> storage::Result<usize>;
+    /// A consistent copy of the database in `dest` (see `storage::db::Db::snapshot`).
+    fn snapshot(&self, dest: &std::path::Path, with_head: bool) -> storage::Result<usize>;
 }
 
 /// A shareable backend.

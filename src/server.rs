@@ -483,6 +483,9 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
     let api = api
         .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
+        .route("/api/v1/admin/tsdb/delete_series", post(admin::tsdb::delete_series).put(admin::tsdb::delete_series))
+        .route("/api/v1/admin/tsdb/clean_tombstones", post(admin::tsdb::clean_tombstones).put(admin::tsdb::clean_tombstones))
+        .route("/api/v1/admin/tsdb/snapshot", post(admin::tsdb::snapshot).put(admin::tsdb::snapshot))
         .with_state(state.clone())
         .merge(audit_api::router(audit));
     api.fallback(not_found)

@@ -41,6 +41,15 @@ impl Backend for Db {
     fn compact_memory(&self) -> usize {
         self.head().compact_memory()
     }
+    fn delete_series(&self, matchers: &[storage::Matcher], mint: Timestamp, maxt: Timestamp) -> storage::Result<()> {
+        Db::delete_series(self, matchers, mint, maxt)
+    }
+    fn clean_tombstones(&self) -> storage::Result<usize> {
+        Db::clean_tombstones(self)
+    }
+    fn snapshot(&self, dest: &Path, with_head: bool) -> storage::Result<usize> {
+        Db::snapshot(self, dest, with_head)
+    }
 }
 
 /// Storage options from the server configuration.

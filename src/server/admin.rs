@@ -7,6 +7,7 @@
 
 pub mod rules;
 pub mod tokens;
+pub mod tsdb;
 
 use std::sync::Arc;
 

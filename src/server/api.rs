@@ -119,7 +119,7 @@ fn thousands(n: i64) -> String {
 }
 
 /// The `match[]` parameters as matcher sets (each selector may hold several `or` sets).
-fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub fn match_sets(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut sets = Vec::new();
     for m in p.all("match[]") {
         sets.extend(parse_selector(m)?);

@@ -516,6 +516,44 @@ impl Db {
         self.head.delete(matchers, mint, maxt)
     }
 
+    /// A consistent snapshot in `dest` (which must not exist): every block hard-linked (block
+    /// files are never rewritten in place, so the links keep this moment's contents) and, with
+    /// `with_head`, the head's samples written as one more block. The result is a directory of
+    /// ordinary blocks: copied into an empty data dir it is a working database (Prometheus's
+    /// `/api/v1/admin/tsdb/snapshot`). Returns the number of blocks in the snapshot.
+    pub fn snapshot(&self, dest: &Path, with_head: bool) -> Result<usize> {
+        self.check_open()?;
+        let _g = self.maintenance.lock();
+        if dest.exists() {
+            return Err(Error::InvalidArgument(format!("snapshot directory {} exists", dest.display())));
+        }
+        let tmp = dest.with_extension("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove stale snapshot", &tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create snapshot dir", &tmp, e))?;
+        let blocks = self.blocks.read().clone();
+        let mut n = 0;
+        for b in blocks.iter() {
+            let name = b.dir.file_name().ok_or_else(|| Error::Other(format!("block dir {}", b.dir.display())))?;
+            link_tree(&b.dir, &tmp.join(name))?;
+            n += 1;
+        }
+        if with_head && self.head.num_series() > 0 && self.head.max_time() >= self.head.min_time() {
+            let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+            let reader: Arc<dyn BlockReader> = Arc::new(self.head.range_reader(mint, maxt));
+            if self.compactor.compact(&tmp, &[reader], &[], mint, maxt + 1, None)?.is_some() {
+                n += 1;
+            }
+        }
+        crate::block::sync_dir(&tmp)?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::io("rename snapshot dir", dest, e))?;
+        if let Some(parent) = dest.parent() {
+            crate::block::sync_dir(parent)?;
+        }
+        Ok(n)
+    }
+
     /// Flushes and closes: fsyncs the WAL and head chunk files (the head stays on disk for the
     /// next open) and stops accepting writes. Further reads and maintenance fail with
     /// [`Error::Closed`]; the lock is released when the last `Arc<Db>` is dropped. Dropping an
@@ -587,6 +625,21 @@ impl Appendable for Arc<Db> {
     fn appender(&self) -> Box<dyn Appender> {
         (**self).appender()
     }
+}
+
+/// Hard-links every file of `from` into a new tree at `to`.
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io("create snapshot dir", to, e))?;
+    for e in std::fs::read_dir(from).map_err(|e| Error::io("read block dir", from, e))? {
+        let e = e.map_err(|e| Error::io("read block dir", from, e))?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().map_err(|err| Error::io("stat", &src, err))?.is_dir() {
+            link_tree(&src, &dst)?;
+        } else {
+            std::fs::hard_link(&src, &dst).map_err(|err| Error::io("link block file", &src, err))?;
+        }
+    }
+    Ok(())
 }
 
 /// Start of the `range`-aligned window holding `t` (floor division, also for negative `t`).

@@ -311,3 +311,42 @@ async fn scoped_tokens_write_and_read_only_their_tenant() {
     let (_, v) = client(&s, None).get("/api/v1/label/tenant/values").await;
     assert_eq!(v["data"], serde_json::json!(["eu-1", "us-1"]), "{v}");
 }
+
+#[tokio::test]
+async fn tsdb_admin_deletes_cleans_and_snapshots_with_audit() {
+    let s = TestServer::start().await;
+    let admin = client(&s, Some(s.token(Role::Admin, "dba")));
+    let t = tickdb::server::now_ms();
+    let req = write_request(vec![
+        series(&[("__name__", "players"), ("server", "a")], &[(t - 2000, 1.0), (t - 1000, 2.0)]),
+        series(&[("__name__", "players"), ("server", "b")], &[(t - 2000, 3.0), (t - 1000, 4.0)]),
+    ]);
+    assert_eq!(s.write_v1(&req).await.status, 204);
+
+    // A snapshot holds the head as a block, in <data_dir>/snapshots/<name>.
+    let (st, v) = admin.post("/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(st, 200, "{v}");
+    let name = v["data"]["name"].as_str().unwrap().to_string();
+    let snap = s.dir.path().join("data").join("snapshots").join(&name);
+    let blocks: Vec<_> = std::fs::read_dir(&snap).unwrap().collect();
+    assert_eq!(blocks.len(), 1, "the head as one block");
+    assert_eq!(admin.post("/api/v1/admin/tsdb/snapshot?skip_head=maybe", "").await.0, 400);
+
+    // Deleting needs match[] and a justification; then the series is gone.
+    assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?match[]=players", "").await.0, 400);
+    assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?justification=x", "").await.0, 400);
+    assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?match[]=players{&justification=x", "").await.0, 400);
+    let (st, v) = admin.post("/api/v1/admin/tsdb/delete_series?match[]=players%7Bserver%3D%22a%22%7D&justification=test%20data", "").await;
+    assert_eq!(st, 204, "{v}");
+    let (_, v) = admin.get("/api/v1/query?query=players").await;
+    let servers: Vec<&str> = v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["server"].as_str().unwrap()).collect();
+    assert_eq!(servers, ["b"], "{v}");
+    assert_eq!(admin.post("/api/v1/admin/tsdb/clean_tombstones", "").await.0, 204);
+
+    let actions: Vec<String> =
+        audit(&admin, "").await.iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(actions, ["tsdb.clean_tombstones", "tsdb.delete_series", "tsdb.snapshot"], "refused requests leave no entry");
+    let del = &audit(&admin, "action=tsdb.delete_series").await[0];
+    assert_eq!(del["justification"], "test data");
+    assert_eq!(del["after"]["match"][0], "players{server=\"a\"}", "{del}");
+}
