@@ -151,6 +151,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--tickdb-arg", action="append", default=[],
                     help="extra argument for `tickdb serve` (repeatable), e.g. --tickdb-arg=--wal-fsync=never")
+    ap.add_argument("--token", action="store_true",
+                    help="vmagent sends a writer token (HS256 JWT) on every remote-write request to tickdb, "
+                         "so the run measures the cost of authentication")
     ap.add_argument("--perf", metavar="FILE",
                     help="record a `perf record -g` profile of tickdb during ingestion into FILE")
     args = ap.parse_args()
@@ -193,6 +196,12 @@ def main():
 
         t_port = free_port()
         t_dir = os.path.join(tmp, "tickdb")
+        token = None
+        if args.token:
+            # Issued into the data dir before the server starts (it creates the HS256 key there).
+            token = subprocess.check_output([args.tickdb, "token", "create", "--data-dir", t_dir, "--role", "writer",
+                                             "--ttl", "6h", "--subject", "bench-vmagent"],
+                                            stderr=subprocess.DEVNULL, text=True).strip()
         p = start([args.tickdb, "serve", "--data-dir", t_dir, "--listen", f"127.0.0.1:{t_port}"] + args.tickdb_arg,
                   "tickdb.log")
         systems.append(System("tickdb", p, t_port, t_dir))
@@ -211,6 +220,9 @@ def main():
         cmd = ["vmagent", f"-promscrape.config={scfg}", f"-httpListenAddr=127.0.0.1:{va_port}",
                f"-remoteWrite.tmpDataPath={os.path.join(tmp, 'vmagent-data')}", "-remoteWrite.showURL"]
         cmd += [f"-remoteWrite.url={u}" for u in write_urls]
+        if token:
+            # One value per URL, in order: only tickdb's carries the token.
+            cmd += ["-remoteWrite.bearerToken=", "-remoteWrite.bearerToken=", f"-remoteWrite.bearerToken={token}"]
         start(cmd, "vmagent.log")
 
         vmagent = procs[-1]
