@@ -350,3 +350,38 @@ async fn tsdb_admin_deletes_cleans_and_snapshots_with_audit() {
     assert_eq!(del["justification"], "test data");
     assert_eq!(del["after"]["match"][0], "players{server=\"a\"}", "{del}");
 }
+
+/// The OpenAPI description (docs/api/admin.yaml) and the server agree: every documented
+/// operation is routed (answers neither "404 page not found" nor 405) and needs the admin
+/// role, and every admin route of the server is documented.
+#[tokio::test]
+async fn the_openapi_description_matches_the_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(root.join("docs/api/admin.yaml")).unwrap()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let s = TestServer::start().await;
+    let admin = client(&s, Some(s.token(Role::Admin, "openapi")));
+    let reader = client(&s, Some(s.token(Role::Reader, "reader")));
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path.replace("{group}", "nosuchgroup").replace("{version}", "1").replace("{id}", "nosuchtoken");
+        for (method, _) in item.as_object().unwrap().iter().filter(|(k, _)| *k != "parameters") {
+            let m: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let (st, v) = admin.send(m.clone(), &concrete, None).await;
+            assert_ne!(st, 405, "{method} {path}: {v}");
+            assert!(!v.to_string().contains("404 page not found"), "{method} {path} is not routed: {v}");
+            assert_eq!(reader.send(m, &concrete, None).await.0, 403, "{method} {path} needs the admin role");
+            operations += 1;
+        }
+    }
+    assert!(operations >= 20, "{operations}");
+    // Every admin route of the router is documented.
+    let server = std::fs::read_to_string(root.join("src/server.rs")).unwrap();
+    let audit_api = std::fs::read_to_string(root.join("src/server/audit_api.rs")).unwrap();
+    for src in [server, audit_api] {
+        let routes = src.split(".route(").skip(1).filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next());
+        for route in routes.filter(|r| r.starts_with("/api/v1/admin")) {
+            assert!(paths.contains_key(route), "{route} is not in docs/api/admin.yaml");
+        }
+    }
+}
