@@ -239,6 +239,12 @@ pub struct ServeArgs {
     /// Address to listen on. [default: 127.0.0.1:9201]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key-file.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert-file.
+    #[arg(long)]
+    pub tls_key_file: Option<PathBuf>,
     /// Block retention (Prometheus duration, e.g. 30d; 0 keeps blocks forever). [default: 15d]
     #[arg(long)]
     pub retention: Option<PromDuration>,
@@ -332,6 +338,8 @@ impl ServeArgs {
         }
         set(&mut cfg.data_dir, &self.data_dir);
         set(&mut cfg.listen, &self.listen);
+        set(&mut cfg.tls.cert_file, &self.tls_cert_file);
+        set(&mut cfg.tls.key_file, &self.tls_key_file);
         set(&mut cfg.storage.retention, &self.retention);
         set(&mut cfg.storage.maintain_interval, &self.maintain_interval);
         set(&mut cfg.storage.wal_fsync, &self.wal_fsync);

@@ -15,6 +15,8 @@ use crate::duration::PromDuration;
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// HTTPS for the listener (both files set) instead of plain HTTP.
+    pub tls: TlsConfig,
     pub log: LogConfig,
     pub storage: StorageConfig,
     pub query: QueryConfig,
@@ -24,6 +26,22 @@ pub struct Config {
     /// Authentication and authorisation (docs/security.md).
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+}
+
+/// The listener's certificate and key (PEM), served with rustls.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -177,6 +195,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9201)),
+            tls: TlsConfig::default(),
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             query: QueryConfig::default(),
@@ -266,6 +285,9 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
+        if self.tls.cert_file.as_os_str().is_empty() != self.tls.key_file.as_os_str().is_empty() {
+            return bad("tls.cert_file and tls.key_file must be set together");
+        }
         if self.query.max_concurrency == 0 {
             return bad("query.max_concurrency must be at least 1");
         }

@@ -220,6 +220,22 @@ pub async fn start_with_clock(
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let tls = match cfg.tls.enabled() {
+        false => None,
+        true => {
+            crate::tls::install_crypto_provider();
+            let t = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cfg.tls.cert_file, &cfg.tls.key_file)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "loading the TLS certificate {} and key {}: {e}",
+                        cfg.tls.cert_file.display(),
+                        cfg.tls.key_file.display()
+                    )
+                })?;
+            Some(t)
+        }
+    };
     let registry = Registry::new();
     register_process_metrics(&registry);
     let auth = Arc::new(
@@ -261,7 +277,8 @@ pub async fn start_with_clock(
     let (maintain_tx, maintain_rx) = mpsc::unbounded_channel();
     let app = router(state.clone(), audit);
     tokio::spawn(auth_maintenance(state.auth.clone(), shutdown_rx.clone()));
-    tracing::info!(%addr, data_dir = %state.cfg.data_dir.display(), "listening");
+    let scheme = if state.cfg.tls.enabled() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, data_dir = %state.cfg.data_dir.display(), "listening");
 
     let st = state.clone();
     let task = tokio::spawn(async move {
@@ -273,8 +290,23 @@ pub async fn start_with_clock(
             }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
-        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signal);
-        let serving = tokio::spawn(async move { serve.await });
+        let make = app.into_make_service_with_connect_info::<SocketAddr>();
+        let serving = match tls {
+            None => {
+                let serve = axum::serve(listener, make).with_graceful_shutdown(signal);
+                tokio::spawn(async move { serve.await })
+            }
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    signal.await;
+                    h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+                });
+                let server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
+                tokio::spawn(async move { server.serve(make).await })
+            }
+        };
 
         // Open the storage while already answering health checks.
         let cfg = st.cfg.clone();

@@ -21,5 +21,6 @@ mod prometheus;
 mod robustness;
 mod rules;
 mod rules_cli;
+mod tls;
 mod tools;
 mod write;
