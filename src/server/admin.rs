@@ -53,6 +53,23 @@ pub struct AuditEvent {
     pub result: String,
 }
 
+/// Largest body of an admin or notification request (a rule group, a token request, a
+/// silence): 1 MiB. Larger ones are refused with 413 before they are read whole.
+pub const SMALL_BODY_LIMIT: usize = 1 << 20;
+
+/// A request body of at most [`SMALL_BODY_LIMIT`] bytes (413 in the API's envelope beyond).
+pub struct SmallBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for SmallBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        axum::body::to_bytes(req.into_body(), SMALL_BODY_LIMIT).await.map(SmallBody).map_err(|e| {
+            ApiError::new(ErrorType::TooLarge, format!("request body over {SMALL_BODY_LIMIT} bytes or unreadable: {e}"))
+        })
+    }
+}
+
 /// Writes an audit entry durably or fails (then the action must not happen). Blocking.
 pub type AuditSink = Arc<dyn Fn(AuditEvent) -> Result<(), String> + Send + Sync>;
 
@@ -73,6 +90,30 @@ pub fn audit_sink(log: Arc<crate::audit::AuditLog>) -> AuditSink {
         };
         log.append(rec).map(|_| ()).map_err(|e| e.to_string())
     })
+}
+
+/// Runs `act` as an audited action of `actor` (see [`Admin::audited`]): `action` on `target`,
+/// with `after` describing the change and `justification` (the caller's comment), if any.
+pub async fn audited<T>(
+    st: &crate::server::AppState,
+    actor: &Actor,
+    action: &str,
+    target: String,
+    after: Option<Json>,
+    justification: Option<String>,
+    act: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let admin = st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))?;
+    let ev = AuditEvent {
+        actor: actor.clone(),
+        action: action.into(),
+        target,
+        before: None,
+        after,
+        justification: justification.filter(|j| !j.is_empty()),
+        result: "ok".into(),
+    };
+    admin.audited(ev, act).await
 }
 
 /// The admin API's state.

@@ -12,7 +12,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -22,6 +21,7 @@ use serde_json::{Value as Json, json};
 
 use crate::alerting::Routing;
 use crate::server::AppState;
+use crate::server::admin::{Actor, audited, SmallBody};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 use crate::server::params::parse_time;
@@ -44,7 +44,7 @@ fn parse_fp(s: &str) -> Result<Fingerprint, ApiError> {
 }
 
 /// `by` and `comment` from the query string, a form body or a JSON body.
-fn who_why(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<(String, String), ApiError> {
+fn who_why(query: Option<&str>, headers: &HeaderMap, body: &axum::body::Bytes) -> Result<(String, String), ApiError> {
     let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut fields: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::bad_data(format!("invalid query string: {e}")))?;
@@ -69,28 +69,40 @@ fn who_why(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<(St
 
 pub async fn ack(
     State(st): State<Arc<AppState>>,
+    actor: Actor,
     Path(fp): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     let fp = parse_fp(&fp)?;
     let (by, comment) = who_why(q.as_deref(), &headers, &body)?;
-    routing(&st)?.ack(fp, &by, &comment).map_err(notify_error)?;
+    let r = routing(&st)?;
+    let after = Some(json!({"acknowledgedBy": by}));
+    audited(&st, &actor, "alert.ack", fp.to_string(), after, Some(comment.clone()), async {
+        r.ack(fp, &by, &comment).map_err(notify_error)
+    })
+    .await?;
     tracing::info!(fingerprint = %fp, by = %by, comment = %comment, "alert acknowledged");
     Ok(success_value(&json!({"fingerprint": fp.to_string(), "acknowledgedBy": by})))
 }
 
 pub async fn resolve(
     State(st): State<Arc<AppState>>,
+    actor: Actor,
     Path(fp): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     let fp = parse_fp(&fp)?;
     let (by, comment) = who_why(q.as_deref(), &headers, &body)?;
-    let sent = routing(&st)?.resolve(fp, &by, &comment).await.map_err(notify_error)?;
+    let r = routing(&st)?;
+    let after = Some(json!({"resolvedBy": by}));
+    let sent = audited(&st, &actor, "alert.resolve", fp.to_string(), after, Some(comment.clone()), async {
+        r.resolve(fp, &by, &comment).await.map_err(notify_error)
+    })
+    .await?;
     tracing::info!(fingerprint = %fp, by = %by, comment = %comment, "alert resolved by hand");
     Ok(success_value(&json!({"fingerprint": fp.to_string(), "resolvedBy": by, "notifications": sent})))
 }
@@ -140,7 +152,7 @@ fn time_field(v: &Json, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-pub async fn add_silence(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn add_silence(State(st): State<Arc<AppState>>, actor: Actor, SmallBody(body): SmallBody) -> Result<Response, ApiError> {
     let r = routing(&st)?;
     let v: Json = serde_json::from_slice(&body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
     let matchers = v["matchers"]
@@ -157,13 +169,26 @@ pub async fn add_silence(State(st): State<Arc<AppState>>, body: Bytes) -> Result
         created_by: v["createdBy"].as_str().unwrap_or_default().to_string(),
         comment: v["comment"].as_str().unwrap_or_default().to_string(),
     };
-    let id = r.add_silence(def).map_err(notify_error)?;
+    let after = Some(json!({
+        "matchers": def.matchers, "startsAt": def.starts_at_ms, "endsAt": def.ends_at_ms, "createdBy": def.created_by,
+    }));
+    let (target, comment) = (def.matchers.join(","), def.comment.clone());
+    let id = audited(&st, &actor, "silence.create", target, after, Some(comment), async {
+        r.add_silence(def).map_err(notify_error)
+    })
+    .await?;
     tracing::info!(silence = %id, "silence added");
     Ok(success_value(&json!({"silenceID": id})))
 }
 
-pub async fn expire_silence(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    routing(&st)?.expire_silence(&id).map_err(notify_error)?;
+pub async fn expire_silence(
+    State(st): State<Arc<AppState>>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = routing(&st)?;
+    audited(&st, &actor, "silence.expire", id.clone(), None, None, async { r.expire_silence(&id).map_err(notify_error) })
+        .await?;
     tracing::info!(silence = %id, "silence expired");
     Ok(success_value(&json!({"silenceID": id})))
 }

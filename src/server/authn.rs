@@ -85,16 +85,19 @@ pub async fn authenticate(State(st): State<Arc<AppState>>, mut req: Request, nex
             if e.is_security_event() {
                 audit_refusal(&st, &req, peer, need, &e);
             }
-            refusal(e)
+            refusal(e, need)
         }
     }
 }
 
-/// The error response of a refused request.
-pub fn refusal(e: AuthError) -> Response {
+/// The error response of a refused request. A rate-limited or locked-out *write* gets 503, not
+/// 429: Prometheus 2.x drops a batch answered 429 (unless `retry_on_http_429`) but retries 503,
+/// so no sample is lost while the limit lasts.
+pub fn refusal(e: AuthError, need: Permission) -> Response {
     let kind = match e.status() {
         StatusCode::UNAUTHORIZED => ErrorType::Unauthorized,
         StatusCode::FORBIDDEN => ErrorType::Forbidden,
+        StatusCode::TOO_MANY_REQUESTS if need == Permission::Write => ErrorType::Unavailable,
         StatusCode::TOO_MANY_REQUESTS => ErrorType::TooManyRequests,
         StatusCode::NOT_FOUND => ErrorType::NotFound,
         _ => return ApiError::internal(&e).into_response(),

@@ -217,17 +217,23 @@ pub async fn alerts(State(st): State<Arc<AppState>>) -> Response {
 
 /// POST /-/reload: re-reads the rule files; on error the previous rules keep running and the
 /// answer is 500 with the error (as Prometheus's `/-/reload`).
-pub async fn reload(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn reload(State(st): State<Arc<AppState>>, actor: crate::server::admin::Actor) -> Result<Response, ApiError> {
     let Some(svc) = st.rules.get() else {
         return Err(ApiError::unavailable("the rule engine is starting up"));
     };
-    let groups = match svc.reload().await {
-        Ok(groups) => groups,
-        Err(e) => return Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
-    };
-    if let Some(a) = st.alerting.get() {
-        a.reload().await.map_err(|e| ApiError::new(ErrorType::Internal, format!("failed to reload notifications: {e}")))?;
-    }
+    let groups = crate::server::admin::audited(&st, &actor, "config.reload", "rules, notifications".into(), None, None, async {
+        let groups = match svc.reload().await {
+            Ok(groups) => groups,
+            Err(e) => return Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
+        };
+        if let Some(a) = st.alerting.get() {
+            a.reload()
+                .await
+                .map_err(|e| ApiError::new(ErrorType::Internal, format!("failed to reload notifications: {e}")))?;
+        }
+        Ok(groups)
+    })
+    .await?;
     Ok(format!("rules reloaded: {groups} groups\n").into_response())
 }
 

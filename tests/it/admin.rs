@@ -218,6 +218,25 @@ async fn repeated_bad_credentials_lock_the_address_out() {
     assert!(retry > 0 && retry <= 900, "{retry}");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["errorType"], "too_many_requests", "{v}");
+    // A locked-out write is answered 503 (Prometheus retries it; a 429 batch would be dropped).
+    let writer = s.token(Role::Writer, "agent");
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/write", s.url))
+        .bearer_auth(writer)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(Vec::<u8>::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    // Requests without credentials guess nothing and stay served: a local Prometheus's
+    // anonymous writes and Grafana's queries are not cut off by someone else's lockout.
+    let t = tickdb::server::now_ms();
+    let req = write_request(vec![series(&[("__name__", "up"), ("job", "x")], &[(t, 1.0)])]);
+    assert_eq!(s.write_v1(&req).await.status, 204);
+    assert_eq!(s.get("/api/v1/query?query=up").await.status, 200);
 }
 
 #[tokio::test]
@@ -384,4 +403,25 @@ async fn the_openapi_description_matches_the_server() {
             assert!(paths.contains_key(route), "{route} is not in docs/api/admin.yaml");
         }
     }
+}
+
+#[tokio::test]
+async fn oversized_admin_bodies_are_refused_in_the_envelope() {
+    let s = TestServer::start().await;
+    let admin = client(&s, Some(s.token(Role::Admin, "root")));
+    let huge = format!("rules:\n  - record: x\n    expr: vector(1)\n#{}\n", "x".repeat(2 << 20));
+    let (st, v) = admin.put("/api/v1/admin/rules/big", &huge).await;
+    assert_eq!(st, 413, "{v}");
+    assert_eq!(v["errorType"], "bad_data", "{v}");
+    assert_eq!(admin.get("/api/v1/admin/rules/big").await.0, 404);
+    let (st, _) = admin.post("/api/v1/admin/tokens", &huge).await;
+    assert_eq!(st, 413);
+    // An oversized Authorization header is refused before any parsing.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/admin/rules", s.url))
+        .header("Authorization", format!("Bearer {}", "a".repeat(9000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }

@@ -20,14 +20,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 
 use crate::rules_store::{Change, StoreError, Version, unified_diff, validate_group};
 use crate::server::AppState;
-use crate::server::admin::{Actor, Admin, AuditEvent};
+use crate::server::admin::{Actor, Admin, AuditEvent, SmallBody};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
@@ -113,7 +112,7 @@ pub async fn put_group(
     actor: Actor,
     Path(group): Path<String>,
     Query(p): Params,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     let adm = admin(&st)?;
     let svc = service(&st)?;

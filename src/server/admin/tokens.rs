@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,7 +16,7 @@ use serde_json::{Value as Json, json};
 
 use crate::auth::{AuthError, Role, TokenInfo};
 use crate::server::AppState;
-use crate::server::admin::{Actor, AuditEvent};
+use crate::server::admin::{Actor, AuditEvent, SmallBody};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
@@ -56,7 +55,7 @@ struct CreateBody {
     scope: BTreeMap<String, String>,
 }
 
-pub async fn create(State(st): State<Arc<AppState>>, actor: Actor, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(st): State<Arc<AppState>>, actor: Actor, SmallBody(body): SmallBody) -> Result<Response, ApiError> {
     let b: CreateBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
     let role: Role = b.role.parse().map_err(|e| ApiError::bad_data(format!("invalid role: {e}")))?;
     let ttl: crate::duration::PromDuration = b.ttl.parse().map_err(|e| ApiError::bad_data(format!("invalid ttl: {e}")))?;
