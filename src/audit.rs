@@ -53,6 +53,10 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 /// Candidates a `text` search examines before it returns a partial page with a cursor.
 pub const TEXT_SCAN_BUDGET: usize = 100_000;
+/// Candidates whose lines lie within this many bytes are read with one `pread`.
+const READ_RUN_BYTES: u64 = 1 << 20;
+/// ... when no more than this many bytes lie between two of them.
+const READ_GAP_BYTES: u64 = 8 << 10;
 
 /// Options of [`AuditLog::open`].
 #[derive(Clone, Debug)]
@@ -258,7 +262,20 @@ impl AuditLog {
                 // clears `leader`.
                 q.leader = true;
                 let batch = std::mem::take(&mut q.pending);
-                parking_lot::MutexGuard::unlocked(&mut q, || self.commit(batch));
+                let slots: Vec<ResultSlot> = batch.iter().map(|(_, s)| s.clone()).collect();
+                let done = parking_lot::MutexGuard::unlocked(&mut q, || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(batch)))
+                });
+                if done.is_err() {
+                    // The chain's state may be half-updated: refuse appends until reopened,
+                    // and never leave a caller waiting.
+                    let msg = "an audit commit panicked".to_string();
+                    tracing::error!(error = %msg, "audit log poisoned");
+                    self.writer.lock().poisoned = Some(msg.clone());
+                    for s in &slots {
+                        s.lock().get_or_insert_with(|| Err(AuditError::Poisoned(msg.clone())));
+                    }
+                }
                 q.leader = false;
                 self.committed.notify_all();
                 continue;
@@ -381,7 +398,14 @@ impl AuditLog {
             }
             l => l,
         };
-        let text = q.text.as_deref().filter(|t| !t.is_empty());
+        // A literal (escaped) pattern: the regex crate's substring search is SIMD-accelerated.
+        let text = match q.text.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                regex::bytes::Regex::new(&regex::escape(t))
+                    .map_err(|e| AuditError::InvalidQuery(format!("text: {e}")))?,
+            ),
+            None => None,
+        };
         // Candidates in chunks, the index locked only while collecting each chunk.
         let chunk = if text.is_some() { 1024 } else { limit + 1 };
         let mut below = u32::MAX;
@@ -389,7 +413,7 @@ impl AuditLog {
         let mut first = true;
         let mut entries: Vec<Entry> = Vec::new();
         let mut examined = 0usize;
-        let mut buf = Vec::new();
+        let mut block = Vec::new();
         loop {
             let batch: Vec<(u32, Slot, Arc<File>, u32)> = {
                 let ix = self.index.read();
@@ -410,35 +434,56 @@ impl AuditLog {
             if batch.is_empty() {
                 return Ok(Page { entries, next_before_id: None, total_matched: total });
             }
-            for (i, slot, file, seg_no) in batch {
-                below = i;
-                let id = u64::from(i) + 1;
+            // Runs of candidates close together in one segment are read with one pread.
+            let mut start = 0;
+            while start < batch.len() {
+                let (_, first_slot, ref file, seg_no) = batch[start];
+                let run_end = first_slot.offset + u64::from(first_slot.len);
+                let mut end = start + 1;
+                while end < batch.len() && {
+                    let (prev, next) = (batch[end - 1].1, batch[end].1);
+                    let next_end = next.offset + u64::from(next.len);
+                    next.seg == first_slot.seg
+                        && next_end <= prev.offset
+                        && prev.offset - next_end <= READ_GAP_BYTES
+                        && run_end - next.offset <= READ_RUN_BYTES
+                } {
+                    end += 1;
+                }
+                let run_start = batch[end - 1].1.offset;
                 let path = || self.dir.join(segment_name(seg_no));
-                buf.resize(slot.len as usize, 0);
-                file.read_exact_at(&mut buf, slot.offset).map_err(|e| io_err(&path(), e))?;
-                if let Some(t) = text {
-                    examined += 1;
-                    if !contains(&buf, t.as_bytes()) {
-                        if examined >= TEXT_SCAN_BUDGET {
-                            return Ok(Page { entries, next_before_id: Some(id), total_matched: None });
+                block.resize((run_end - run_start) as usize, 0);
+                file.read_exact_at(&mut block, run_start).map_err(|e| io_err(&path(), e))?;
+                for &(i, slot, _, _) in &batch[start..end] {
+                    below = i;
+                    let id = u64::from(i) + 1;
+                    let from = (slot.offset - run_start) as usize;
+                    let line = block.get(from..from + slot.len as usize).unwrap_or_default();
+                    if let Some(t) = &text {
+                        examined += 1;
+                        if !t.is_match(line) {
+                            if examined >= TEXT_SCAN_BUDGET {
+                                return Ok(Page { entries, next_before_id: Some(id), total_matched: None });
+                            }
+                            continue;
                         }
-                        continue;
                     }
+                    if entries.len() == limit {
+                        // A match beyond the page: there is a next page.
+                        let next = entries.last().map(|e| e.id);
+                        return Ok(Page { entries, next_before_id: next, total_matched: total });
+                    }
+                    let e: Entry = serde_json::from_slice(line).map_err(|e| {
+                        AuditError::Corrupt(VerifyError {
+                            file: path(),
+                            line: 0,
+                            id,
+                            reason: format!("entry at byte {} no longer parses: {e}", slot.offset),
+                        })
+                    })?;
+                    entries.push(e);
                 }
-                if entries.len() == limit {
-                    // A match beyond the page: there is a next page.
-                    let next = entries.last().map(|e| e.id);
-                    return Ok(Page { entries, next_before_id: next, total_matched: total });
-                }
-                let e: Entry = serde_json::from_slice(&buf).map_err(|e| {
-                    AuditError::Corrupt(VerifyError {
-                        file: path(),
-                        line: 0,
-                        id,
-                        reason: format!("entry at byte {} no longer parses: {e}", slot.offset),
-                    })
-                })?;
-                entries.push(e);
+                start = end;
             }
         }
     }
@@ -585,10 +630,6 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<AuditLog, AuditError> {
         #[cfg(test)]
         faults: Mutex::new(tests::Faults::default()),
     })
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn now_ms() -> i64 {
