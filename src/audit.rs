@@ -159,12 +159,9 @@ pub struct VerifyReport {
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log I/O on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: Arc<io::Error>,
-    },
+    /// The cause is part of the message (and not a `source`, so it is not printed twice).
+    #[error("audit log I/O on {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: Arc<io::Error> },
     #[error("audit log is corrupt: {0}")]
     Corrupt(VerifyError),
     /// A previous failure could not be undone; appends are refused until the log is reopened.

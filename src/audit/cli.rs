@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{AuditExportArgs, AuditExportFormat, AuditVerifyArgs};
 
-use super::{Anchor, Query, open_read_only, verify};
+use super::{Anchor, AuditError, Query, open_read_only, verify};
 
 /// The audit log directory of a data directory.
 pub fn audit_dir(data_dir: &Path) -> PathBuf {
@@ -48,18 +48,25 @@ pub fn run_export(args: &AuditExportArgs, out: &mut impl Write) -> anyhow::Resul
     };
     let q = Query { actor: args.actor.clone(), action: args.action.clone(), from_ms: since, ..Query::default() };
     let log = open_read_only(&audit_dir(&args.data_dir))?;
-    if args.format == AuditExportFormat::Csv {
-        super::export::write_csv_header(&mut *out)?;
-    }
-    log.for_each(&q, |e| match args.format {
-        AuditExportFormat::Jsonl => {
-            out.write_all(e.to_line().as_bytes())?;
-            out.write_all(b"\n")
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let written = (|| {
+        if args.format == AuditExportFormat::Csv {
+            super::export::write_csv_header(&mut out).map_err(|e| super::segment::io_err(Path::new("<output>"), e))?;
         }
-        AuditExportFormat::Csv => super::export::write_csv_row(e, &mut *out),
-    })?;
-    out.flush()?;
-    Ok(())
+        log.for_each(&q, |e| match args.format {
+            AuditExportFormat::Jsonl => {
+                out.write_all(e.to_line().as_bytes())?;
+                out.write_all(b"\n")
+            }
+            AuditExportFormat::Csv => super::export::write_csv_row(e, &mut out),
+        })?;
+        out.flush().map_err(|e| super::segment::io_err(Path::new("<output>"), e))
+    })();
+    match written {
+        // The reader went away (`| head`): not an error.
+        Err(AuditError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 #[cfg(test)]
