@@ -167,6 +167,8 @@ pub enum AuditError {
     /// A previous failure could not be undone; appends are refused until the log is reopened.
     #[error("audit log is unusable until reopened: {0}")]
     Poisoned(String),
+    #[error("audit log {} is locked: another process has it open for appends", .0.display())]
+    Locked(PathBuf),
     #[error("invalid audit query: {0}")]
     InvalidQuery(String),
 }
@@ -207,6 +209,8 @@ pub struct AuditLog {
     committed: Condvar,
     writer: Mutex<Writer>,
     index: RwLock<Index>,
+    /// `<dir>/LOCK`, locked (flock) while the log is open for appends.
+    _lock: Option<File>,
     #[cfg(test)]
     faults: Mutex<tests::Faults>,
 }
@@ -222,6 +226,19 @@ impl AuditLog {
     /// [`AuditLog::open`] with another time source.
     pub fn open_with_clock(dir: &Path, opts: AuditOptions, clock: Clock) -> Result<Arc<AuditLog>, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        // One writer per directory: a second one would fork the chain.
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(AuditError::Locked(lock_path)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
+        }
         let mut segs = list_segments(dir)?;
         if segs.is_empty() {
             let path = dir.join(segment_name(1));
@@ -239,6 +256,7 @@ impl AuditLog {
             committed: Condvar::new(),
             writer: Mutex::new(writer),
             index: RwLock::new(index),
+            _lock: Some(lock),
             #[cfg(test)]
             faults: Mutex::new(tests::Faults::default()),
         }))
@@ -624,6 +642,7 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<AuditLog, AuditError> {
         committed: Condvar::new(),
         writer: Mutex::new(w),
         index: RwLock::new(index),
+        _lock: None,
         #[cfg(test)]
         faults: Mutex::new(tests::Faults::default()),
     })

@@ -104,6 +104,17 @@ fn append_reopen_continue() {
 }
 
 #[test]
+fn one_writer_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), opts(1 << 20)).unwrap();
+    assert!(matches!(AuditLog::open(dir.path(), opts(1 << 20)), Err(AuditError::Locked(_))));
+    // Readers need no lock.
+    assert_eq!(open_read_only(dir.path()).unwrap().len(), 0);
+    drop(log);
+    AuditLog::open(dir.path(), opts(1 << 20)).unwrap();
+}
+
+#[test]
 fn rotates_segments() {
     let dir = tempfile::tempdir().unwrap();
     let log = AuditLog::open_with_clock(dir.path(), opts(2000), ticking(1)).unwrap();
