@@ -3,14 +3,14 @@
 //! Every admin action appends one [`Entry`] through [`AuditLog::append`], which returns only
 //! once the entry is on disk (fdatasync). Entries form a hash chain: each carries the hash of
 //! the previous one, so changing, removing or reordering any line breaks the chain from that
-//! line on, and [`verify`] (`tickdb audit verify`) points at the first broken entry. Truncating
+//! line on, and [`verify()`] (`tickdb audit verify`) points at the first broken entry. Truncating
 //! the tail is detected against an [`Anchor`] (`{id, hash}` of the head) exported earlier.
 //!
 //! - [`entry`]: the entry, its canonical JSON line and its hash.
-//! - [`segment`]: segment files and the chain check shared by open and verify.
-//! - [`index`]: the in-memory index (24 bytes per entry + postings) that [`AuditLog::search`]
+//! - `segment`: segment files and the chain check shared by open and verify.
+//! - `index`: the in-memory index (24 bytes per entry + postings) that [`AuditLog::search`]
 //!   answers from, reading only the page's lines from disk.
-//! - [`verify`](mod@verify), [`export`]: offline verification, JSONL and CSV export.
+//! - [`verify()`](mod@verify), [`export`]: offline verification, JSONL and CSV export.
 //! - [`cli`]: `tickdb audit verify` and `tickdb audit export`.
 //!
 //! On-disk format: docs/format/audit.md.
@@ -19,7 +19,7 @@
 //! - ids are 1, 2, 3, ... without gaps, in file order; `time_ms` never decreases.
 //! - An id and its hash are taken only by a batch whose write and fdatasync succeeded; a failed
 //!   batch is truncated away and its callers get an error.
-//! - Entry index `i` in [`index::Index`] is id `i + 1`.
+//! - Entry index `i` in `index::Index` is id `i + 1`.
 //!
 //! Appends are group-committed as in a WAL: the first caller to find no commit in progress
 //! becomes the leader, takes every pending record, writes them with one `write` and one
@@ -28,8 +28,8 @@
 pub mod cli;
 pub mod entry;
 pub mod export;
-pub mod index;
-pub mod segment;
+mod index;
+mod segment;
 pub mod verify;
 
 use std::fs::{File, OpenOptions};
@@ -73,7 +73,7 @@ impl Default for AuditOptions {
     }
 }
 
-/// The head of the log at some moment: export it, and [`verify`] later proves the log still
+/// The head of the log at some moment: export it, and [`verify()`] later proves the log still
 /// holds that entry unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
@@ -130,7 +130,7 @@ pub struct Page {
     pub total_matched: Option<u64>,
 }
 
-/// The first broken entry found by [`verify`].
+/// The first broken entry found by [`verify()`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VerifyError {
     pub file: PathBuf,
@@ -147,7 +147,7 @@ impl std::fmt::Display for VerifyError {
     }
 }
 
-/// What [`verify`] found.
+/// What [`verify()`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Entries verified (before the first error, if any).
