@@ -3,14 +3,14 @@
 //! Every admin action appends one [`Entry`] through [`AuditLog::append`], which returns only
 //! once the entry is on disk (fdatasync). Entries form a hash chain: each carries the hash of
 //! the previous one, so changing, removing or reordering any line breaks the chain from that
-//! line on, and [`verify`] (`tickdb audit verify`) points at the first broken entry. Truncating
+//! line on, and [`verify()`] (`tickdb audit verify`) points at the first broken entry. Truncating
 //! the tail is detected against an [`Anchor`] (`{id, hash}` of the head) exported earlier.
 //!
 //! - [`entry`]: the entry, its canonical JSON line and its hash.
-//! - [`segment`]: segment files and the chain check shared by open and verify.
-//! - [`index`]: the in-memory index (24 bytes per entry + postings) that [`AuditLog::search`]
+//! - `segment`: segment files and the chain check shared by open and verify.
+//! - `index`: the in-memory index (24 bytes per entry + postings) that [`AuditLog::search`]
 //!   answers from, reading only the page's lines from disk.
-//! - [`verify`](mod@verify), [`export`]: offline verification, JSONL and CSV export.
+//! - [`verify()`](mod@verify), [`export`]: offline verification, JSONL and CSV export.
 //! - [`cli`]: `tickdb audit verify` and `tickdb audit export`.
 //!
 //! On-disk format: docs/format/audit.md.
@@ -19,7 +19,7 @@
 //! - ids are 1, 2, 3, ... without gaps, in file order; `time_ms` never decreases.
 //! - An id and its hash are taken only by a batch whose write and fdatasync succeeded; a failed
 //!   batch is truncated away and its callers get an error.
-//! - Entry index `i` in [`index::Index`] is id `i + 1`.
+//! - Entry index `i` in `index::Index` is id `i + 1`.
 //!
 //! Appends are group-committed as in a WAL: the first caller to find no commit in progress
 //! becomes the leader, takes every pending record, writes them with one `write` and one
@@ -28,8 +28,8 @@
 pub mod cli;
 pub mod entry;
 pub mod export;
-pub mod index;
-pub mod segment;
+mod index;
+mod segment;
 pub mod verify;
 
 use std::fs::{File, OpenOptions};
@@ -53,6 +53,10 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 /// Candidates a `text` search examines before it returns a partial page with a cursor.
 pub const TEXT_SCAN_BUDGET: usize = 100_000;
+/// Candidates whose lines lie within this many bytes are read with one `pread`.
+const READ_RUN_BYTES: u64 = 1 << 20;
+/// ... when no more than this many bytes lie between two of them.
+const READ_GAP_BYTES: u64 = 8 << 10;
 
 /// Options of [`AuditLog::open`].
 #[derive(Clone, Debug)]
@@ -69,7 +73,7 @@ impl Default for AuditOptions {
     }
 }
 
-/// The head of the log at some moment: export it, and [`verify`] later proves the log still
+/// The head of the log at some moment: export it, and [`verify()`] later proves the log still
 /// holds that entry unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
@@ -126,7 +130,7 @@ pub struct Page {
     pub total_matched: Option<u64>,
 }
 
-/// The first broken entry found by [`verify`].
+/// The first broken entry found by [`verify()`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VerifyError {
     pub file: PathBuf,
@@ -143,7 +147,7 @@ impl std::fmt::Display for VerifyError {
     }
 }
 
-/// What [`verify`] found.
+/// What [`verify()`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Entries verified (before the first error, if any).
@@ -155,17 +159,16 @@ pub struct VerifyReport {
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log I/O on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: Arc<io::Error>,
-    },
+    /// The cause is part of the message (and not a `source`, so it is not printed twice).
+    #[error("audit log I/O on {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: Arc<io::Error> },
     #[error("audit log is corrupt: {0}")]
     Corrupt(VerifyError),
     /// A previous failure could not be undone; appends are refused until the log is reopened.
     #[error("audit log is unusable until reopened: {0}")]
     Poisoned(String),
+    #[error("audit log {} is locked: another process has it open for appends", .0.display())]
+    Locked(PathBuf),
     #[error("invalid audit query: {0}")]
     InvalidQuery(String),
 }
@@ -206,6 +209,8 @@ pub struct AuditLog {
     committed: Condvar,
     writer: Mutex<Writer>,
     index: RwLock<Index>,
+    /// `<dir>/LOCK`, locked (flock) while the log is open for appends.
+    _lock: Option<File>,
     #[cfg(test)]
     faults: Mutex<tests::Faults>,
 }
@@ -221,6 +226,19 @@ impl AuditLog {
     /// [`AuditLog::open`] with another time source.
     pub fn open_with_clock(dir: &Path, opts: AuditOptions, clock: Clock) -> Result<Arc<AuditLog>, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        // One writer per directory: a second one would fork the chain.
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(AuditError::Locked(lock_path)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
+        }
         let mut segs = list_segments(dir)?;
         if segs.is_empty() {
             let path = dir.join(segment_name(1));
@@ -238,6 +256,7 @@ impl AuditLog {
             committed: Condvar::new(),
             writer: Mutex::new(writer),
             index: RwLock::new(index),
+            _lock: Some(lock),
             #[cfg(test)]
             faults: Mutex::new(tests::Faults::default()),
         }))
@@ -258,7 +277,20 @@ impl AuditLog {
                 // clears `leader`.
                 q.leader = true;
                 let batch = std::mem::take(&mut q.pending);
-                parking_lot::MutexGuard::unlocked(&mut q, || self.commit(batch));
+                let slots: Vec<ResultSlot> = batch.iter().map(|(_, s)| s.clone()).collect();
+                let done = parking_lot::MutexGuard::unlocked(&mut q, || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(batch)))
+                });
+                if done.is_err() {
+                    // The chain's state may be half-updated: refuse appends until reopened,
+                    // and never leave a caller waiting.
+                    let msg = "an audit commit panicked".to_string();
+                    tracing::error!(error = %msg, "audit log poisoned");
+                    self.writer.lock().poisoned = Some(msg.clone());
+                    for s in &slots {
+                        s.lock().get_or_insert_with(|| Err(AuditError::Poisoned(msg.clone())));
+                    }
+                }
                 q.leader = false;
                 self.committed.notify_all();
                 continue;
@@ -381,7 +413,14 @@ impl AuditLog {
             }
             l => l,
         };
-        let text = q.text.as_deref().filter(|t| !t.is_empty());
+        // A literal (escaped) pattern: the regex crate's substring search is SIMD-accelerated.
+        let text = match q.text.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => Some(
+                regex::bytes::Regex::new(&regex::escape(t))
+                    .map_err(|e| AuditError::InvalidQuery(format!("text: {e}")))?,
+            ),
+            None => None,
+        };
         // Candidates in chunks, the index locked only while collecting each chunk.
         let chunk = if text.is_some() { 1024 } else { limit + 1 };
         let mut below = u32::MAX;
@@ -389,7 +428,7 @@ impl AuditLog {
         let mut first = true;
         let mut entries: Vec<Entry> = Vec::new();
         let mut examined = 0usize;
-        let mut buf = Vec::new();
+        let mut block = Vec::new();
         loop {
             let batch: Vec<(u32, Slot, Arc<File>, u32)> = {
                 let ix = self.index.read();
@@ -410,35 +449,56 @@ impl AuditLog {
             if batch.is_empty() {
                 return Ok(Page { entries, next_before_id: None, total_matched: total });
             }
-            for (i, slot, file, seg_no) in batch {
-                below = i;
-                let id = u64::from(i) + 1;
+            // Runs of candidates close together in one segment are read with one pread.
+            let mut start = 0;
+            while start < batch.len() {
+                let (_, first_slot, ref file, seg_no) = batch[start];
+                let run_end = first_slot.offset + u64::from(first_slot.len);
+                let mut end = start + 1;
+                while end < batch.len() && {
+                    let (prev, next) = (batch[end - 1].1, batch[end].1);
+                    let next_end = next.offset + u64::from(next.len);
+                    next.seg == first_slot.seg
+                        && next_end <= prev.offset
+                        && prev.offset - next_end <= READ_GAP_BYTES
+                        && run_end - next.offset <= READ_RUN_BYTES
+                } {
+                    end += 1;
+                }
+                let run_start = batch[end - 1].1.offset;
                 let path = || self.dir.join(segment_name(seg_no));
-                buf.resize(slot.len as usize, 0);
-                file.read_exact_at(&mut buf, slot.offset).map_err(|e| io_err(&path(), e))?;
-                if let Some(t) = text {
-                    examined += 1;
-                    if !contains(&buf, t.as_bytes()) {
-                        if examined >= TEXT_SCAN_BUDGET {
-                            return Ok(Page { entries, next_before_id: Some(id), total_matched: None });
+                block.resize((run_end - run_start) as usize, 0);
+                file.read_exact_at(&mut block, run_start).map_err(|e| io_err(&path(), e))?;
+                for &(i, slot, _, _) in &batch[start..end] {
+                    below = i;
+                    let id = u64::from(i) + 1;
+                    let from = (slot.offset - run_start) as usize;
+                    let line = block.get(from..from + slot.len as usize).unwrap_or_default();
+                    if let Some(t) = &text {
+                        examined += 1;
+                        if !t.is_match(line) {
+                            if examined >= TEXT_SCAN_BUDGET {
+                                return Ok(Page { entries, next_before_id: Some(id), total_matched: None });
+                            }
+                            continue;
                         }
-                        continue;
                     }
+                    if entries.len() == limit {
+                        // A match beyond the page: there is a next page.
+                        let next = entries.last().map(|e| e.id);
+                        return Ok(Page { entries, next_before_id: next, total_matched: total });
+                    }
+                    let e: Entry = serde_json::from_slice(line).map_err(|e| {
+                        AuditError::Corrupt(VerifyError {
+                            file: path(),
+                            line: 0,
+                            id,
+                            reason: format!("entry at byte {} no longer parses: {e}", slot.offset),
+                        })
+                    })?;
+                    entries.push(e);
                 }
-                if entries.len() == limit {
-                    // A match beyond the page: there is a next page.
-                    let next = entries.last().map(|e| e.id);
-                    return Ok(Page { entries, next_before_id: next, total_matched: total });
-                }
-                let e: Entry = serde_json::from_slice(&buf).map_err(|e| {
-                    AuditError::Corrupt(VerifyError {
-                        file: path(),
-                        line: 0,
-                        id,
-                        reason: format!("entry at byte {} no longer parses: {e}", slot.offset),
-                    })
-                })?;
-                entries.push(e);
+                start = end;
             }
         }
     }
@@ -582,13 +642,10 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<AuditLog, AuditError> {
         committed: Condvar::new(),
         writer: Mutex::new(w),
         index: RwLock::new(index),
+        _lock: None,
         #[cfg(test)]
         faults: Mutex::new(tests::Faults::default()),
     })
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn now_ms() -> i64 {

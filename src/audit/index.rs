@@ -147,11 +147,6 @@ impl Candidates<'_> {
             Some(_) => None,
         }
     }
-
-    /// One past the highest candidate index.
-    pub fn upper(&self) -> u32 {
-        self.hi
-    }
 }
 
 #[cfg(test)]

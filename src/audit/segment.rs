@@ -37,7 +37,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>, AuditError> {
 }
 
 pub fn io_err(path: &Path, e: io::Error) -> AuditError {
-    AuditError::Io { path: path.to_path_buf(), source: Arc::new(e) }
+    AuditError::Io { path: path.to_path_buf(), cause: Arc::new(e) }
 }
 
 /// Makes a created or removed file's directory entry durable.

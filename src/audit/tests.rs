@@ -54,11 +54,14 @@ fn rec(i: usize) -> Record {
         user_agent: "curl/8.5.0".into(),
         action: actions[i % actions.len()].into(),
         target: format!("group-{}", i % 7),
-        before: (i % 3 == 0)
+        before: i
+            .is_multiple_of(3)
             .then(|| json!({"expr": format!("up == {i}"), "for": "5m", "labels": {"z": 1, "a": [i, "x"]}})),
-        after: (i % 2 == 0).then(|| json!({"expr": format!("up == {}", i + 1), "note": "quote \" and \\ and é"})),
-        justification: (i % 5 == 0).then(|| format!("ticket OPS-{i}")),
-        result: if i % 11 == 0 { "refused: role viewer".into() } else { "ok".into() },
+        after: i
+            .is_multiple_of(2)
+            .then(|| json!({"expr": format!("up == {}", i + 1), "note": "quote \" and \\ and é"})),
+        justification: i.is_multiple_of(5).then(|| format!("ticket OPS-{i}")),
+        result: if i.is_multiple_of(11) { "refused: role viewer".into() } else { "ok".into() },
     }
 }
 
@@ -98,6 +101,17 @@ fn append_reopen_continue() {
     let text = std::fs::read_to_string(dir.path().join("audit-00000001.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 4);
     assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn one_writer_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), opts(1 << 20)).unwrap();
+    assert!(matches!(AuditLog::open(dir.path(), opts(1 << 20)), Err(AuditError::Locked(_))));
+    // Readers need no lock.
+    assert_eq!(open_read_only(dir.path()).unwrap().len(), 0);
+    drop(log);
+    AuditLog::open(dir.path(), opts(1 << 20)).unwrap();
 }
 
 #[test]
