@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs tickdb's whole test suite on a fresh machine: installs the real peers the tests use
-# (Prometheus + promtool, Alertmanager, node_exporter, VictoriaMetrics, and Python's aiosmtpd as
+# (Prometheus + promtool, Alertmanager, node_exporter, VictoriaMetrics, openssl, and Python's aiosmtpd as
 # the SMTP server of the email tests) when they are missing, then runs every test of the
 # workspace with cargo-nextest (or cargo test if nextest is absent).
 #
@@ -15,6 +15,7 @@ command -v prometheus-alertmanager >/dev/null || need_pkgs+=(prometheus-alertman
 command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
 command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
 command -v python3 >/dev/null || need_pkgs+=(python3 python3-aiosmtpd)
+command -v openssl >/dev/null || need_pkgs+=(openssl)  # test keys and certificates (JWT RS256, TLS)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
