@@ -378,10 +378,8 @@ impl Authenticator {
     pub fn check(&self, headers: &HeaderMap, peer: IpAddr, need: Permission) -> Result<Principal, AuthError> {
         // A lockout stops credential guessing; requests without credentials guess nothing, and
         // refusing them would let anyone on a shared address (loopback) cut off the anonymous
-        // writes of a local Prometheus.
-        if headers.contains_key(header::AUTHORIZATION) {
-            self.limits.check_address(peer)?;
-        }
+        // writes of a local Prometheus. The per-address rate limit applies to all.
+        self.limits.check_address(peer, headers.contains_key(header::AUTHORIZATION))?;
         let res = self.authenticate(headers, need);
         match &res {
             Err(e) if e.is_failed_authentication() => {

@@ -87,9 +87,11 @@ impl Limits {
     }
 
     /// Lockout, then the address's rate limit.
-    pub(crate) fn check_address(&self, ip: IpAddr) -> Result<(), AuthError> {
+    /// The lockout applies to requests `with_credentials` only: a lockout stops credential
+    /// guessing, and requests without credentials guess nothing.
+    pub(crate) fn check_address(&self, ip: IpAddr, with_credentials: bool) -> Result<(), AuthError> {
         let key = address_key(ip);
-        if self.lockout.max_failures > 0 {
+        if with_credentials && self.lockout.max_failures > 0 {
             let now = (self.clock)();
             if let Some(f) = self.failures.lock().get(&key)
                 && f.locked_until_ms > now
@@ -217,10 +219,10 @@ mod tests {
         for _ in 0..9 {
             l.record_failure(ip);
         }
-        assert!(l.check_address(ip).is_ok());
+        assert!(l.check_address(ip, true).is_ok());
         now.fetch_add(300_000, Ordering::Relaxed);
         l.record_failure(ip); // a new window: 1 of 10
-        assert!(l.check_address(ip).is_ok());
+        assert!(l.check_address(ip, true).is_ok());
         now.fetch_add(300_000, Ordering::Relaxed);
         l.maintain();
         assert_eq!(l.tracked_addresses(), 0);

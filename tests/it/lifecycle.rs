@@ -182,8 +182,9 @@ async fn maintenance_runs_on_its_interval() {
     s.stop().await;
 }
 
-/// A second server on the same data directory fails to open the storage (directory lock) and
-/// reports it, instead of serving from a shared WAL.
+/// A second server on the same data directory does not start, and says why, instead of
+/// serving from a shared WAL and audit log: the audit log's lock, taken first, refuses it (the
+/// storage's own directory lock is tested in storage/tests/path_tester.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_server_on_same_dir_fails() {
     let first = TestServer::start().await;
@@ -193,11 +194,14 @@ async fn second_server_on_same_dir_fails() {
         ..Default::default()
     };
     let engine = tickdb::wiring::engine(&cfg);
-    let h = tickdb::server::start(cfg, Box::new(tickdb::wiring::open_storage), engine, BTreeMap::new()).await.unwrap();
-    let err = h.wait_ready().await.unwrap_err();
-    assert!(err.to_string().contains("storage failed to open"), "{err}");
-    let err = h.join().await.unwrap_err();
-    assert!(err.to_string().contains("opening"), "{err:#}");
+    let err = tickdb::server::start(cfg, Box::new(tickdb::wiring::open_storage), engine, BTreeMap::new())
+        .await
+        .err()
+        .expect("a second server on the same data dir must not start");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("opening the audit log") && msg.contains("locked"), "{msg}");
+    // The first server is unharmed.
+    assert_eq!(first.get("/-/ready").await.status, 200);
     first.stop().await;
 }
 

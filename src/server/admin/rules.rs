@@ -87,6 +87,38 @@ async fn apply(st: &AppState, adm: &Arc<Admin>, group: &str, before: Option<Stri
     Ok(())
 }
 
+/// One audited change of a group: the entry (`action`, `before` and `after` texts) first, then
+/// `op` on the store as `actor`, then the reload (which puts `before` back if it fails).
+#[allow(clippy::too_many_arguments)]
+async fn change(
+    st: &AppState,
+    adm: &Arc<Admin>,
+    actor: &Actor,
+    action: &str,
+    group: &str,
+    (before, after): (Option<String>, Option<String>),
+    justification: Option<String>,
+    op: impl FnOnce(&crate::rules_store::RulesStore, &str, i64) -> Result<Change, StoreError> + Send + 'static,
+) -> Result<Change, ApiError> {
+    let ev = AuditEvent {
+        actor: actor.clone(),
+        action: action.into(),
+        target: group.to_string(),
+        before: before.clone().map(Json::String),
+        after: after.map(Json::String),
+        justification: justification.filter(|j| !j.is_empty()),
+        result: "ok".into(),
+    };
+    let now = (st.clock)();
+    adm.audited(ev, async {
+        let (a2, who) = (adm.clone(), actor.subject.clone());
+        let c = blocking(move || op(&a2.rules, &who, now)).await?;
+        apply(st, adm, group, before).await?;
+        Ok(c)
+    })
+    .await
+}
+
 pub async fn list(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let adm = admin(&st)?;
     let groups = blocking(move || adm.rules.list()).await?;
@@ -134,24 +166,12 @@ pub async fn put_group(
     let (a2, g2) = (adm.clone(), group.clone());
     let before = blocking(move || a2.rules.current(&g2)).await?.map(|c| c.text);
     let message = p.get("message").cloned().unwrap_or_default();
-    let ev = AuditEvent {
-        actor: actor.clone(),
-        action: "rule.put".into(),
-        target: group.clone(),
-        before: before.clone().map(Json::String),
-        after: Some(Json::String(canonical.clone())),
-        justification: p.get("justification").cloned().or_else(|| Some(message.clone()).filter(|m| !m.is_empty())),
-        result: "ok".into(),
-    };
-    let now = (st.clock)();
-    let change = adm
-        .audited(ev, async {
-            let (a2, g2, t2, who) = (adm.clone(), group.clone(), canonical.clone(), actor.subject.clone());
-            let c = blocking(move || a2.rules.put(&g2, &t2, &who, &message, now)).await?;
-            apply(&st, &adm, &group, before.clone()).await?;
-            Ok(c)
-        })
-        .await?;
+    let why = p.get("justification").cloned().or_else(|| Some(message.clone()));
+    let (g2, t2) = (group.clone(), canonical.clone());
+    let change = change(&st, &adm, &actor, "rule.put", &group, (before, Some(canonical)), why, move |s, who, now| {
+        s.put(&g2, &t2, who, &message, now)
+    })
+    .await?;
     tracing::info!(group = %group, version = change.version.version, by = %actor.subject, "rule group stored");
     Ok(success_value(&change_json(&group, &change)))
 }
@@ -173,24 +193,12 @@ pub async fn delete_group(
     let before = blocking(move || a2.rules.current(&g2)).await?.map(|c| c.text);
     let Some(before_text) = before else { return Err(store_error(StoreError::NotFound(group))) };
     let message = p.get("message").cloned().unwrap_or_default();
-    let ev = AuditEvent {
-        actor: actor.clone(),
-        action: "rule.delete".into(),
-        target: group.clone(),
-        before: Some(Json::String(before_text.clone())),
-        after: None,
-        justification: Some(justification),
-        result: "ok".into(),
-    };
-    let now = (st.clock)();
-    let change = adm
-        .audited(ev, async {
-            let (a2, g2, who) = (adm.clone(), group.clone(), actor.subject.clone());
-            let c = blocking(move || a2.rules.delete(&g2, &who, &message, now)).await?;
-            apply(&st, &adm, &group, Some(before_text.clone())).await?;
-            Ok(c)
-        })
-        .await?;
+    let g2 = group.clone();
+    let texts = (Some(before_text), None);
+    let change = change(&st, &adm, &actor, "rule.delete", &group, texts, Some(justification), move |s, who, now| {
+        s.delete(&g2, who, &message, now)
+    })
+    .await?;
     Ok(success_value(&change_json(&group, &change)))
 }
 
@@ -220,24 +228,12 @@ pub async fn rollback(
     // The old text must still be valid with today's engine.
     validate_group(&group, &target, svc.group_options()).map_err(store_error)?;
     let message = p.get("message").cloned().unwrap_or_default();
-    let ev = AuditEvent {
-        actor: actor.clone(),
-        action: "rule.rollback".into(),
-        target: group.clone(),
-        before: before.clone().map(Json::String),
-        after: Some(Json::String(target)),
-        justification: p.get("justification").cloned().or_else(|| Some(format!("rollback to version {to}"))),
-        result: "ok".into(),
-    };
-    let now = (st.clock)();
-    let change = adm
-        .audited(ev, async {
-            let (a2, g2, who) = (adm.clone(), group.clone(), actor.subject.clone());
-            let c = blocking(move || a2.rules.rollback(&g2, to, &who, &message, now)).await?;
-            apply(&st, &adm, &group, before.clone()).await?;
-            Ok(c)
-        })
-        .await?;
+    let why = p.get("justification").cloned().or_else(|| Some(format!("rollback to version {to}")));
+    let g2 = group.clone();
+    let change = change(&st, &adm, &actor, "rule.rollback", &group, (before, Some(target)), why, move |s, who, now| {
+        s.rollback(&g2, to, who, &message, now)
+    })
+    .await?;
     Ok(success_value(&change_json(&group, &change)))
 }
 
