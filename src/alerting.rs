@@ -121,7 +121,8 @@ impl Alerting {
             let (routes, receivers) = tokio::task::spawn_blocking(move || NotificationsFile::load(&f)).await??;
             let opts = DeliveryOptions { external_url, ..Default::default() };
             let n = Arc::new(
-                Notifier::start(&cfg.data_dir.join(crate::notifier::delivery::QUEUE_DIR), receivers, registry, opts).await?,
+                Notifier::start(&cfg.data_dir.join(crate::notifier::delivery::QUEUE_DIR), receivers, registry, opts)
+                    .await?,
             );
             (Some(n.clone()), Some((routes, n as Arc<dyn Delivery>)))
         };
@@ -189,7 +190,13 @@ impl Alerting {
                     })?,
                     None => Dispatcher::new(cfg)?,
                 };
-                let r = Arc::new(Routing { dispatcher: Mutex::new(dispatcher), wake: Notify::new(), delivery, state_path, clock });
+                let r = Arc::new(Routing {
+                    dispatcher: Mutex::new(dispatcher),
+                    wake: Notify::new(),
+                    delivery,
+                    state_path,
+                    clock,
+                });
                 tokio::spawn(dispatch_loop(r.clone(), stop));
                 Some(r)
             }
@@ -422,10 +429,7 @@ mod tests {
         }
         let fp = rules::alert::fingerprint(&delivered.0.lock()[0].alerts[0].alert.labels);
         a.routing().unwrap().ack(fp, "ana", "on it").unwrap();
-        assert!(matches!(
-            a.routing().unwrap().ack(Fingerprint(1), "ana", "x"),
-            Err(NotifyError::UnknownAlert(_))
-        ));
+        assert!(matches!(a.routing().unwrap().ack(Fingerprint(1), "ana", "x"), Err(NotifyError::UnknownAlert(_))));
         stop_tx.send(true).unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         assert!(dir.path().join("dispatcher.json").exists());

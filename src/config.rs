@@ -307,7 +307,7 @@ impl Config {
             return bad("rules.evaluation_interval must be positive");
         }
         let url = &self.rules.datasource_url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid(format!("rules.datasource_url must be an http(s) URL, got {url:?}")));
         }
         for u in &self.alerting.alertmanagers {

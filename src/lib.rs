@@ -13,8 +13,8 @@
 
 pub mod alerting;
 pub mod allocator;
-pub mod auth;
 pub mod audit;
+pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;

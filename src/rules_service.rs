@@ -100,7 +100,6 @@ impl RulesService {
             resend_delay_ms: cfg.rules.resend_delay.as_millis(),
             outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
             for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
-            ..Default::default()
         };
         let clk = clock.clone();
         let manager = Manager::new(ManagerOptions {
@@ -186,7 +185,13 @@ impl RulesService {
         let mut g = rules::group::Group::new("dry-run", def, &self.group_options).map_err(|e| e.to_string())?;
         let capture = Capture::default();
         let report = g.eval(t_ms, self.source.as_ref(), &capture);
-        let recorded = capture.0.lock().iter().filter(|(l, _)| l.metric_name() != "ALERTS" && l.metric_name() != "ALERTS_FOR_STATE").cloned().collect();
+        let recorded = capture
+            .0
+            .lock()
+            .iter()
+            .filter(|(l, _)| l.metric_name() != "ALERTS" && l.metric_name() != "ALERTS_FOR_STATE")
+            .cloned()
+            .collect();
         let mut alerts = Vec::new();
         let mut errors = Vec::new();
         for (i, r) in g.rules().iter().enumerate() {

@@ -95,7 +95,11 @@ pub fn parse_response(body: &[u8]) -> Result<Vec<InstantSample>, String> {
             elems
                 .into_iter()
                 .map(|e| {
-                    Ok(InstantSample { labels: Labels::from_pairs(e.metric), t: ts(e.value.0), v: parse_value(&e.value.1)? })
+                    Ok(InstantSample {
+                        labels: Labels::from_pairs(e.metric),
+                        t: ts(e.value.0),
+                        v: parse_value(&e.value.1)?,
+                    })
                 })
                 .collect()
         }
@@ -139,6 +143,11 @@ mod tests {
         let m = parse_response(br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#).unwrap_err();
         assert!(m.contains("not a vector or scalar"), "{m}");
         assert!(parse_response(b"<html>").unwrap_err().contains("not a Prometheus API answer"));
-        assert!(parse_response(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}"#).is_err());
+        assert!(
+            parse_response(
+                br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}"#
+            )
+            .is_err()
+        );
     }
 }

@@ -153,7 +153,10 @@ pub fn validate_group(name: &str, text: &str, opts: &rules::group::GroupOptions)
     }
     let g = &parsed.groups[0];
     if g.name != name {
-        return Err(StoreError::Invalid(format!("the group in the body is named {:?}, the URL names {name:?}", g.name)));
+        return Err(StoreError::Invalid(format!(
+            "the group in the body is named {:?}, the URL names {name:?}",
+            g.name
+        )));
     }
     rules::group::Group::new(&file_name, g, opts).map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(file_text)
@@ -256,7 +259,14 @@ impl RulesStore {
     }
 
     /// Makes the text of version `to` live again, as a new version.
-    pub fn rollback(&self, name: &str, to: u64, author: &str, message: &str, now_ms: i64) -> Result<Change, StoreError> {
+    pub fn rollback(
+        &self,
+        name: &str,
+        to: u64,
+        author: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<Change, StoreError> {
         let versions = self.versions(name)?;
         if versions.is_empty() {
             return Err(StoreError::NotFound(name.to_string()));

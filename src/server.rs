@@ -16,14 +16,14 @@
 //! error response with its route, status and message.
 
 pub mod admin;
+pub mod alerting_api;
 pub mod api;
+pub mod audit_api;
 pub mod authn;
 pub mod errors;
 pub mod import;
 pub mod json;
 pub mod params;
-pub mod alerting_api;
-pub mod audit_api;
 pub mod rules_api;
 pub mod scope;
 pub mod slots;
@@ -227,12 +227,12 @@ pub async fn start_with_clock(
             let t = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cfg.tls.cert_file, &cfg.tls.key_file)
                 .await
                 .map_err(|e| {
-                    anyhow::anyhow!(
-                        "loading the TLS certificate {} and key {}: {e}",
-                        cfg.tls.cert_file.display(),
-                        cfg.tls.key_file.display()
-                    )
-                })?;
+                anyhow::anyhow!(
+                    "loading the TLS certificate {} and key {}: {e}",
+                    cfg.tls.cert_file.display(),
+                    cfg.tls.key_file.display()
+                )
+            })?;
             Some(t)
         }
     };
@@ -364,8 +364,13 @@ pub async fn start_with_clock(
 }
 
 /// Starts the rule engine over the opened storage, loads `rules.dir` and reloads it on SIGHUP.
-async fn start_rules(st: &Arc<AppState>, backend: SharedBackend, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let alerting = crate::alerting::Alerting::from_config(&st.cfg, &st.registry, st.clock.clone(), stop.clone()).await?;
+async fn start_rules(
+    st: &Arc<AppState>,
+    backend: SharedBackend,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let alerting =
+        crate::alerting::Alerting::from_config(&st.cfg, &st.registry, st.clock.clone(), stop.clone()).await?;
     let sink = alerting.sink();
     let _ = st.alerting.set(alerting.clone());
     let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
@@ -516,7 +521,10 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
         .route("/api/v1/admin/tsdb/delete_series", post(admin::tsdb::delete_series).put(admin::tsdb::delete_series))
-        .route("/api/v1/admin/tsdb/clean_tombstones", post(admin::tsdb::clean_tombstones).put(admin::tsdb::clean_tombstones))
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::tsdb::clean_tombstones).put(admin::tsdb::clean_tombstones),
+        )
         .route("/api/v1/admin/tsdb/snapshot", post(admin::tsdb::snapshot).put(admin::tsdb::snapshot))
         .with_state(state.clone())
         .merge(audit_api::router(audit));

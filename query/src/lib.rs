@@ -36,9 +36,9 @@ use promql_parser::parser::{self as pp};
 use storage::{Labels, Queryable, Sample};
 
 pub use error::QueryError;
+pub use gofmt::{format_go_g, format_go_g_prec};
 /// A parsed PromQL expression (promql-parser's AST), for callers that evaluate one many times.
 pub use promql_parser::parser::Expr;
-pub use gofmt::{format_go_g, format_go_g_prec};
 
 /// Engine settings (Prometheus's defaults in parentheses).
 #[derive(Clone, Debug)]

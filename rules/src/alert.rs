@@ -96,7 +96,10 @@ mod tests {
         // Values from prometheus/common model/signature_test.go (TestLabelsToSignature and
         // TestMetricToFingerprint use the same hash).
         assert_eq!(fingerprint(&lm(&[])).0, 14695981039346656037);
-        assert_eq!(fingerprint(&lm(&[("name", "garland, briggs"), ("fear", "love is not enough")])).0, 5799056148416392346);
+        assert_eq!(
+            fingerprint(&lm(&[("name", "garland, briggs"), ("fear", "love is not enough")])).0,
+            5799056148416392346
+        );
     }
 
     #[test]

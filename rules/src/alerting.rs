@@ -304,7 +304,13 @@ impl AlertingRule {
     }
 }
 
-fn series_labels(rule_labels: &LabelMap, name: &str, metric: &str, a: Option<&AlertInstance>, state: Option<AlertState>) -> LabelMap {
+fn series_labels(
+    rule_labels: &LabelMap,
+    name: &str,
+    metric: &str,
+    a: Option<&AlertInstance>,
+    state: Option<AlertState>,
+) -> LabelMap {
     {
         let mut l = rule_labels.clone();
         if let Some(a) = a {

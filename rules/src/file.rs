@@ -113,7 +113,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RuleFile)>, Vec<RuleFileE
                 Ok(f) => out.push((p.clone(), f)),
                 Err(e) => errs.extend(e),
             },
-            Err(e) => errs.push(RuleFileError { file: name, line: 0, col: 0, group: None, rule: None, msg: e.to_string() }),
+            Err(e) => {
+                errs.push(RuleFileError { file: name, line: 0, col: 0, group: None, rule: None, msg: e.to_string() })
+            }
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }
@@ -288,7 +290,13 @@ impl Validator<'_> {
     }
 
     /// Checks names (and, for alert rules, templates); annotation names need only be valid.
-    fn labels(&mut self, p: Option<&Pairs>, group: Option<&str>, rule: Option<(usize, &str)>, annotations: bool) -> LabelMap {
+    fn labels(
+        &mut self,
+        p: Option<&Pairs>,
+        group: Option<&str>,
+        rule: Option<(usize, &str)>,
+        annotations: bool,
+    ) -> LabelMap {
         let mut out = LabelMap::new();
         for (k, val) in p.map(|p| p.0.as_slice()).unwrap_or_default() {
             let bad = !is_label_name(&k.value) || (!annotations && k.value == "__name__");

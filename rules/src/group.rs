@@ -227,7 +227,9 @@ impl Group {
             let mut labels = def.labels.clone();
             labels.extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             let imp = match (&r.record, &r.alert) {
-                (Some(rec), None) => RuleImpl::Recording(RecordingRule { ast, ..RecordingRule::new(rec, &r.expr, labels) }),
+                (Some(rec), None) => {
+                    RuleImpl::Recording(RecordingRule { ast, ..RecordingRule::new(rec, &r.expr, labels) })
+                }
                 (None, Some(a)) => {
                     let mut rule =
                         AlertingRule::new(a, &r.expr, r.for_ms, r.keep_firing_for_ms, labels, r.annotations.clone())

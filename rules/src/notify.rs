@@ -17,7 +17,9 @@ pub mod duration;
 pub mod matcher;
 
 pub use config::{EscalationStep, InhibitRule, NotifyConfig, Route, SilenceDef, Throttle};
-pub use dispatcher::{AckInfo, AlertState, AlertView, Dispatcher, DispatcherState, NotifyStats, SilenceState, SilenceView};
+pub use dispatcher::{
+    AckInfo, AlertState, AlertView, Dispatcher, DispatcherState, NotifyStats, SilenceState, SilenceView,
+};
 
 /// Errors of configuration and of the dispatcher's API.
 #[derive(Debug, thiserror::Error, PartialEq)]

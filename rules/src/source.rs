@@ -50,9 +50,6 @@ pub fn vector_of(v: Value) -> Result<Vec<InstantSample>, QueryFailed> {
     match v {
         Value::Vector(v) => Ok(v),
         Value::Scalar { t, v } => Ok(vec![InstantSample { labels: Labels::empty(), t, v }]),
-        other => Err(QueryFailed(format!(
-            "rule result is not a vector or scalar (got {})",
-            other.type_name()
-        ))),
+        other => Err(QueryFailed(format!("rule result is not a vector or scalar (got {})", other.type_name()))),
     }
 }

@@ -84,7 +84,10 @@ fn validation_accepts_files_and_bare_groups_and_reports_positions() {
     let f = rules::file::parse("t", &text).unwrap();
     assert_eq!((f.groups[0].name.as_str(), f.groups[0].rules.len()), ("game", 1));
     let named = "name: game\ninterval: 30s\nrules:\n  - record: x:sum\n    expr: sum(x)\n";
-    assert_eq!(rules::file::parse("t", &validate_group("game", named, &opts()).unwrap()).unwrap().groups[0].interval_ms, Some(30_000));
+    assert_eq!(
+        rules::file::parse("t", &validate_group("game", named, &opts()).unwrap()).unwrap().groups[0].interval_ms,
+        Some(30_000)
+    );
 
     let check = |name: &str, body: &str, want: &str| {
         let e = validate_group(name, body, &opts()).unwrap_err().to_string();

@@ -21,20 +21,25 @@ use serde_json::{Value as Json, json};
 
 use crate::alerting::Routing;
 use crate::server::AppState;
-use crate::server::admin::{Actor, audited, SmallBody};
+use crate::server::admin::{Actor, SmallBody, audited};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 use crate::server::params::parse_time;
 
 fn routing(st: &AppState) -> Result<&Arc<Routing>, ApiError> {
     st.alerting.get().and_then(|a| a.routing()).ok_or_else(|| {
-        ApiError::new(ErrorType::NotFound, "tickdb's own notifications are not configured (alerting.notifications_file)")
+        ApiError::new(
+            ErrorType::NotFound,
+            "tickdb's own notifications are not configured (alerting.notifications_file)",
+        )
     })
 }
 
 fn notify_error(e: NotifyError) -> ApiError {
     match e {
-        NotifyError::UnknownAlert(_) | NotifyError::UnknownSilence(_) => ApiError::new(ErrorType::NotFound, e.to_string()),
+        NotifyError::UnknownAlert(_) | NotifyError::UnknownSilence(_) => {
+            ApiError::new(ErrorType::NotFound, e.to_string())
+        }
         other => ApiError::bad_data(other.to_string()),
     }
 }
@@ -49,7 +54,8 @@ fn who_why(query: Option<&str>, headers: &HeaderMap, body: &axum::body::Bytes) -
     let mut fields: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|e| ApiError::bad_data(format!("invalid query string: {e}")))?;
     if ctype.starts_with("application/json") && !body.is_empty() {
-        let v: Json = serde_json::from_slice(body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
+        let v: Json =
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
         for k in ["by", "comment"] {
             if let Some(x) = v[k].as_str() {
                 fields.insert(0, (k.to_string(), x.to_string()));
@@ -152,7 +158,11 @@ fn time_field(v: &Json, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-pub async fn add_silence(State(st): State<Arc<AppState>>, actor: Actor, SmallBody(body): SmallBody) -> Result<Response, ApiError> {
+pub async fn add_silence(
+    State(st): State<Arc<AppState>>,
+    actor: Actor,
+    SmallBody(body): SmallBody,
+) -> Result<Response, ApiError> {
     let r = routing(&st)?;
     let v: Json = serde_json::from_slice(&body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
     let matchers = v["matchers"]
@@ -187,8 +197,10 @@ pub async fn expire_silence(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = routing(&st)?;
-    audited(&st, &actor, "silence.expire", id.clone(), None, None, async { r.expire_silence(&id).map_err(notify_error) })
-        .await?;
+    audited(&st, &actor, "silence.expire", id.clone(), None, None, async {
+        r.expire_silence(&id).map_err(notify_error)
+    })
+    .await?;
     tracing::info!(silence = %id, "silence expired");
     Ok(success_value(&json!({"silenceID": id})))
 }

@@ -14,9 +14,9 @@ use crate::engine::Range;
 use crate::server::AppState;
 use crate::server::errors::ApiError;
 use crate::server::json::{push_labels, push_query_data, push_str, success, success_value};
+use crate::server::params::{MAX_TIME, MIN_TIME, Params, invalid_param, parse_selector};
 use crate::server::scope::Scope;
 use storage::Queryable as _;
-use crate::server::params::{MAX_TIME, MIN_TIME, Params, invalid_param, parse_selector};
 
 /// Runs `f` on a blocking thread within a query slot.
 async fn run_blocking<T: Send + 'static>(
@@ -85,7 +85,9 @@ pub async fn query_range(State(st): State<Arc<AppState>>, scope: Scope, p: Param
     let expr = p.get("query").unwrap_or("").to_string();
     let engine = st.engine.clone();
     let out = run_query(&st, timeout, move |timeout| {
-        engine.range(&scope.wrap(backend.queryable()), &expr, Range { start, end, step }, timeout).map_err(ApiError::from)
+        engine
+            .range(&scope.wrap(backend.queryable()), &expr, Range { start, end, step }, timeout)
+            .map_err(ApiError::from)
     })
     .await?;
     let mut data = String::new();

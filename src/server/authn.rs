@@ -50,10 +50,8 @@ fn user_agent(req: &Request) -> String {
 /// The middleware (see the module docs).
 pub async fn authenticate(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let Some(need) = permission_for(req.method(), req.uri().path()) else { return next.run(req).await };
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let peer =
+        req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let auth = st.auth.clone();
     let basic = req
         .headers()

@@ -1,8 +1,8 @@
 //! `POST /api/v1/import/prometheus` (text exposition format, optional timestamps, `extra_label`
 //! parameters) and `GET /api/v1/export` (JSON lines per series, like VictoriaMetrics).
 
-use storage::Queryable as _;
 use std::sync::Arc;
+use storage::Queryable as _;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -127,7 +127,11 @@ impl WriteSummary {
 }
 
 /// GET/POST /api/v1/export?match[]=...&start=...&end=...
-pub async fn export(State(st): State<Arc<AppState>>, scope: crate::server::scope::Scope, p: Params) -> Result<Response, ApiError> {
+pub async fn export(
+    State(st): State<Arc<AppState>>,
+    scope: crate::server::scope::Scope,
+    p: Params,
+) -> Result<Response, ApiError> {
     let backend = st.backend()?;
     let mut sets = Vec::new();
     for m in p.all("match[]") {

@@ -156,9 +156,8 @@ fn parse_filter(q: Option<&str>) -> Result<RuleFilter, ApiError> {
             "rule_group[]" => f.groups.push(v),
             "file[]" => f.files.push(v),
             "exclude_alerts" => {
-                f.exclude_alerts = v
-                    .parse()
-                    .map_err(|_| ApiError::bad_data(format!("invalid parameter \"exclude_alerts\": {v:?}")))?
+                f.exclude_alerts =
+                    v.parse().map_err(|_| ApiError::bad_data(format!("invalid parameter \"exclude_alerts\": {v:?}")))?
             }
             _ => {}
         }
@@ -221,19 +220,20 @@ pub async fn reload(State(st): State<Arc<AppState>>, actor: crate::server::admin
     let Some(svc) = st.rules.get() else {
         return Err(ApiError::unavailable("the rule engine is starting up"));
     };
-    let groups = crate::server::admin::audited(&st, &actor, "config.reload", "rules, notifications".into(), None, None, async {
-        let groups = match svc.reload().await {
-            Ok(groups) => groups,
-            Err(e) => return Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
-        };
-        if let Some(a) = st.alerting.get() {
-            a.reload()
-                .await
-                .map_err(|e| ApiError::new(ErrorType::Internal, format!("failed to reload notifications: {e}")))?;
-        }
-        Ok(groups)
-    })
-    .await?;
+    let groups =
+        crate::server::admin::audited(&st, &actor, "config.reload", "rules, notifications".into(), None, None, async {
+            let groups = match svc.reload().await {
+                Ok(groups) => groups,
+                Err(e) => return Err(ApiError::new(ErrorType::Internal, format!("failed to reload rules: {e}"))),
+            };
+            if let Some(a) = st.alerting.get() {
+                a.reload()
+                    .await
+                    .map_err(|e| ApiError::new(ErrorType::Internal, format!("failed to reload notifications: {e}")))?;
+            }
+            Ok(groups)
+        })
+        .await?;
     Ok(format!("rules reloaded: {groups} groups\n").into_response())
 }
 

@@ -111,10 +111,17 @@ async fn admin_routes_refuse_missing_bad_and_weak_credentials() {
 async fn rule_groups_are_versioned_validated_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let rd = dir.path().to_path_buf();
-    std::fs::write(rd.join("file.yml"), "groups:\n  - name: from-file\n    rules:\n      - record: x\n        expr: vector(1)\n").unwrap();
+    std::fs::write(
+        rd.join("file.yml"),
+        "groups:\n  - name: from-file\n    rules:\n      - record: x\n        expr: vector(1)\n",
+    )
+    .unwrap();
     let s = TestServer::with(move |c| c.rules.dir = rd).await;
     let admin = client(&s, Some(s.token(Role::Admin, "alice")));
-    let req = write_request(vec![series(&[("__name__", "players"), ("server", "eu-1")], &[(tickdb::server::now_ms(), 60.0)])]);
+    let req = write_request(vec![series(
+        &[("__name__", "players"), ("server", "eu-1")],
+        &[(tickdb::server::now_ms(), 60.0)],
+    )]);
     assert_eq!(s.write_v1(&req).await.status, 204);
 
     // Dry run: what it would record and which alerts would be active, nothing stored.
@@ -139,7 +146,8 @@ async fn rule_groups_are_versioned_validated_and_audited() {
     assert_eq!(v["data"]["version"]["version"], 1);
     assert_eq!(v["data"]["version"]["author"], "alice");
     let (_, rules) = admin.get("/api/v1/rules").await;
-    let names: Vec<&str> = rules["data"]["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        rules["data"]["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"game") && names.contains(&"from-file"), "{names:?}");
     // Version 2, a diff, a rollback to 1 (version 3).
     assert_eq!(admin.put("/api/v1/admin/rules/game?message=stricter", GROUP_V2).await.0, 200);
@@ -318,7 +326,8 @@ async fn scoped_tokens_write_and_read_only_their_tenant() {
 
     let q = client(&s, Some(reader));
     let (_, v) = q.get("/api/v1/query?query=players").await;
-    let got: Vec<&str> = v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["tenant"].as_str().unwrap()).collect();
+    let got: Vec<&str> =
+        v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["tenant"].as_str().unwrap()).collect();
     assert_eq!(got, ["eu-1"], "{v}");
     let (_, v) = q.get("/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)").await;
     assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
@@ -355,16 +364,23 @@ async fn tsdb_admin_deletes_cleans_and_snapshots_with_audit() {
     assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?match[]=players", "").await.0, 400);
     assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?justification=x", "").await.0, 400);
     assert_eq!(admin.post("/api/v1/admin/tsdb/delete_series?match[]=players{&justification=x", "").await.0, 400);
-    let (st, v) = admin.post("/api/v1/admin/tsdb/delete_series?match[]=players%7Bserver%3D%22a%22%7D&justification=test%20data", "").await;
+    let (st, v) = admin
+        .post("/api/v1/admin/tsdb/delete_series?match[]=players%7Bserver%3D%22a%22%7D&justification=test%20data", "")
+        .await;
     assert_eq!(st, 204, "{v}");
     let (_, v) = admin.get("/api/v1/query?query=players").await;
-    let servers: Vec<&str> = v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["server"].as_str().unwrap()).collect();
+    let servers: Vec<&str> =
+        v["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["server"].as_str().unwrap()).collect();
     assert_eq!(servers, ["b"], "{v}");
     assert_eq!(admin.post("/api/v1/admin/tsdb/clean_tombstones", "").await.0, 204);
 
     let actions: Vec<String> =
         audit(&admin, "").await.iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
-    assert_eq!(actions, ["tsdb.clean_tombstones", "tsdb.delete_series", "tsdb.snapshot"], "refused requests leave no entry");
+    assert_eq!(
+        actions,
+        ["tsdb.clean_tombstones", "tsdb.delete_series", "tsdb.snapshot"],
+        "refused requests leave no entry"
+    );
     let del = &audit(&admin, "action=tsdb.delete_series").await[0];
     assert_eq!(del["justification"], "test data");
     assert_eq!(del["after"]["match"][0], "players{server=\"a\"}", "{del}");
@@ -376,7 +392,8 @@ async fn tsdb_admin_deletes_cleans_and_snapshots_with_audit() {
 #[tokio::test]
 async fn the_openapi_description_matches_the_server() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(root.join("docs/api/admin.yaml")).unwrap()).unwrap();
+    let doc: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("docs/api/admin.yaml")).unwrap()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let s = TestServer::start().await;
     let admin = client(&s, Some(s.token(Role::Admin, "openapi")));

@@ -30,10 +30,8 @@ fn now_ms() -> i64 {
 
 async fn write_players(s: &TestServer, instance: &str, v: f64) {
     let t = now_ms();
-    let req = write_request(vec![series(
-        &[("__name__", "players"), ("job", "game"), ("instance", instance)],
-        &[(t, v)],
-    )]);
+    let req =
+        write_request(vec![series(&[("__name__", "players"), ("job", "game"), ("instance", instance)], &[(t, v)])]);
     let r = s.write_v1(&req).await;
     assert_eq!(r.status, 204, "{}", r.body);
 }
@@ -113,7 +111,8 @@ async fn alerts_fire_and_recording_rules_write_series() {
         }
     };
     query_until("job:players:sum", &|v| v["data"]["result"][0]["value"][1] == "15").await;
-    query_until("ALERTS{alertname=\"ServerFull\"}", &|v| v["data"]["result"][0]["metric"]["alertstate"] == "firing").await;
+    query_until("ALERTS{alertname=\"ServerFull\"}", &|v| v["data"]["result"][0]["metric"]["alertstate"] == "firing")
+        .await;
     let v = query_until("ALERTS_FOR_STATE{alertname=\"ServerFull\"}", &|v| !v["data"]["result"][0].is_null()).await;
     assert_eq!(v["data"]["result"][0]["metric"]["instance"], "eu-1");
     s.stop().await;

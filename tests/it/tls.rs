@@ -9,16 +9,37 @@ use crate::harness::TestServer;
 /// A CA and a server certificate for 127.0.0.1 signed by it: (CA cert, server cert, key).
 fn certificates(dir: &std::path::Path) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
     let p = |n: &str| dir.join(n);
-    let run = |args: &[&str]| {
-        Command::new("openssl").current_dir(dir).args(args).output().is_ok_and(|o| o.status.success())
-    };
+    let run =
+        |args: &[&str]| Command::new("openssl").current_dir(dir).args(args).output().is_ok_and(|o| o.status.success());
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    std::fs::write(p("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").ok()?;
-    let ok = run(&[&["req", "-x509"][..], &ec, &["-days", "1", "-subj", "/CN=tickdb test CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat())
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    let ok = run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-days", "1", "-subj", "/CN=tickdb test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat())
         && run(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat())
         && run(&[
-            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
-            "-extfile", "leaf.ext", "-out", "cert.pem",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
         ]);
     ok.then(|| (p("ca.pem"), p("cert.pem"), p("key.pem")))
 }
@@ -66,7 +87,7 @@ async fn the_listener_serves_https_with_the_configured_certificate() {
     };
     let err = tickdb::server::start(
         cfg,
-        Box::new(|c, r| tickdb::wiring::open_storage(c, r)),
+        Box::new(tickdb::wiring::open_storage),
         tickdb::wiring::engine(&tickdb::config::Config::default()),
         Default::default(),
     )

@@ -114,7 +114,8 @@ fn empty_files_have_no_groups() {
 
 #[test]
 fn durations_in_prometheus_syntax() {
-    let ms = |d: &str| parse("r.yml", &rule(&format!("alert: A\nexpr: up\nfor: {d}"))).map(|f| f.groups[0].rules[0].for_ms);
+    let ms =
+        |d: &str| parse("r.yml", &rule(&format!("alert: A\nexpr: up\nfor: {d}"))).map(|f| f.groups[0].rules[0].for_ms);
     assert_eq!(ms("1h30m"), Ok(5_400_000));
     assert_eq!(ms("15s"), Ok(15_000));
     assert_eq!(ms("1d"), Ok(86_400_000));
@@ -126,9 +127,17 @@ fn durations_in_prometheus_syntax() {
 
 #[test]
 fn yaml_errors() {
-    check("groups:\n- name: g\n  rules:\n  - record: x\n    expr: up\n    foo: 1\n", expect![[r#"
-        r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations"#]]);
-    check("groups:\n- name: g\n  interval_x: 1m\n", expect!["r.yml:3:3: unknown field `interval_x`, expected one of name, interval, query_offset, limit, labels, rules"]);
+    check(
+        "groups:\n- name: g\n  rules:\n  - record: x\n    expr: up\n    foo: 1\n",
+        expect![[r#"
+        r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations"#]],
+    );
+    check(
+        "groups:\n- name: g\n  interval_x: 1m\n",
+        expect![
+            "r.yml:3:3: unknown field `interval_x`, expected one of name, interval, query_offset, limit, labels, rules"
+        ],
+    );
     check("grups: []\n", expect!["r.yml:1:1: unknown field `grups`, expected one of groups"]);
     check("groups:\n- name: [\n", expect!["r.yml:2:9: expected string scalar"]);
     check("groups: 5\n", expect!["r.yml:1:9: expected sequence start"]);
@@ -138,32 +147,64 @@ fn yaml_errors() {
 fn group_errors() {
     check("groups:\n- name: a\n- name: a\n", expect![[r#"r.yml:3:3: groupname: "a" is repeated in the same file"#]]);
     check("groups:\n- rules: []\n", expect!["r.yml:2:3: Groupname must not be empty"]);
-    check("groups:\n- name: a\n  interval: 5x\n", expect![[r#"r.yml:3:13: group "a": not a valid duration string: "5x""#]]);
-    check("groups:\n- name: a\n  labels:\n    1x: y\n    __name__: z\n", expect![[r#"
+    check(
+        "groups:\n- name: a\n  interval: 5x\n",
+        expect![[r#"r.yml:3:13: group "a": not a valid duration string: "5x""#]],
+    );
+    check(
+        "groups:\n- name: a\n  labels:\n    1x: y\n    __name__: z\n",
+        expect![[r#"
         r.yml:4:5: group "a": invalid label name: 1x
-        r.yml:5:5: group "a": invalid label name: __name__"#]]);
+        r.yml:5:5: group "a": invalid label name: __name__"#]],
+    );
     check("groups:\n- name: a\n  limit: -1\n", expect![[r#"r.yml:3:10: group "a": invalid limit: -1"#]]);
 }
 
 #[test]
 fn rule_errors() {
     check(&rule("expr: up"), expect![[r#"r.yml:4:5: group "g", rule 1, "": one of 'record' or 'alert' must be set"#]]);
-    check(&rule("record: a\nalert: b\nexpr: up"), expect![[r#"r.yml:4:13: group "g", rule 1, "b": only one of 'record' and 'alert' must be set"#]]);
+    check(
+        &rule("record: a\nalert: b\nexpr: up"),
+        expect![[r#"r.yml:4:13: group "g", rule 1, "b": only one of 'record' and 'alert' must be set"#]],
+    );
     check(&rule("record: a"), expect![[r#"r.yml:4:5: group "g", rule 1, "a": field 'expr' must be set in rule"#]]);
-    check(&rule("record: a\nexpr: sum(up"), expect![[r#"r.yml:5:11: group "g", rule 1, "a": could not parse expression: 1:7: parse error: unclosed left parenthesis"#]]);
-    check(&rule("record: 'a-b'\nexpr: up"), expect![[r#"r.yml:4:13: group "g", rule 1, "a-b": invalid recording rule name: a-b"#]]);
-    check(&rule("record: 'a{b=\"c\"}'\nexpr: up"), expect![[r#"
+    check(
+        &rule("record: a\nexpr: sum(up"),
+        expect![[
+            r#"r.yml:5:11: group "g", rule 1, "a": could not parse expression: 1:7: parse error: unclosed left parenthesis"#
+        ]],
+    );
+    check(
+        &rule("record: 'a-b'\nexpr: up"),
+        expect![[r#"r.yml:4:13: group "g", rule 1, "a-b": invalid recording rule name: a-b"#]],
+    );
+    check(
+        &rule("record: 'a{b=\"c\"}'\nexpr: up"),
+        expect![[r#"
         r.yml:4:13: group "g", rule 1, "a{b=\"c\"}": invalid recording rule name: a{b="c"}
-        r.yml:4:13: group "g", rule 1, "a{b=\"c\"}": braces present in the recording rule name; should it be in expr?: a{b="c"}"#]]);
-    check(&rule("record: a\nexpr: up\nfor: 1m\nkeep_firing_for: 1m\nannotations: {x: y}"), expect![[r#"
+        r.yml:4:13: group "g", rule 1, "a{b=\"c\"}": braces present in the recording rule name; should it be in expr?: a{b="c"}"#]],
+    );
+    check(
+        &rule("record: a\nexpr: up\nfor: 1m\nkeep_firing_for: 1m\nannotations: {x: y}"),
+        expect![[r#"
         r.yml:4:13: group "g", rule 1, "a": invalid field 'annotations' in recording rule
         r.yml:4:13: group "g", rule 1, "a": invalid field 'for' in recording rule
-        r.yml:4:13: group "g", rule 1, "a": invalid field 'keep_firing_for' in recording rule"#]]);
-    check(&rule("alert: A\nexpr: up\nlabels:\n  ok: x\n  bad-name: y\nannotations:\n  '0': z"), expect![[r#"
+        r.yml:4:13: group "g", rule 1, "a": invalid field 'keep_firing_for' in recording rule"#]],
+    );
+    check(
+        &rule("alert: A\nexpr: up\nlabels:\n  ok: x\n  bad-name: y\nannotations:\n  '0': z"),
+        expect![[r#"
         r.yml:8:7: group "g", rule 1, "A": invalid label name: bad-name
-        r.yml:10:7: group "g", rule 1, "A": invalid annotation name: 0"#]]);
-    check(&rule("alert: A\nexpr: up\nfor: 10"), expect![[r#"r.yml:6:10: group "g", rule 1, "A": not a valid duration string: "10""#]]);
-    check(&rule("alert: A\nexpr: up\nfor: 1m\nkeep_firing_for: 1h1h"), expect![[r#"r.yml:7:22: group "g", rule 1, "A": not a valid duration string: "1h1h""#]]);
+        r.yml:10:7: group "g", rule 1, "A": invalid annotation name: 0"#]],
+    );
+    check(
+        &rule("alert: A\nexpr: up\nfor: 10"),
+        expect![[r#"r.yml:6:10: group "g", rule 1, "A": not a valid duration string: "10""#]],
+    );
+    check(
+        &rule("alert: A\nexpr: up\nfor: 1m\nkeep_firing_for: 1h1h"),
+        expect![[r#"r.yml:7:22: group "g", rule 1, "A": not a valid duration string: "1h1h""#]],
+    );
 }
 
 #[test]

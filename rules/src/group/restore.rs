@@ -52,7 +52,9 @@ pub(super) fn restore_for_state(g: &mut Group, ts_ms: i64, src: &dyn QuerySource
                         .filter(|l| last.get(l).is_some_and(|&(_, lt)| lt == t))
                         .map(|l| (l, t)),
                 ),
-                Err(e) => tracing::error!(group = %name, alertname = %r.name, error = %e.0, "failed to restore 'for' state"),
+                Err(e) => {
+                    tracing::error!(group = %name, alertname = %r.name, error = %e.0, "failed to restore 'for' state")
+                }
             }
         }
         for a in r.active.values_mut() {
@@ -79,7 +81,12 @@ pub(super) fn restore_for_state(g: &mut Group, ts_ms: i64, src: &dyn QuerySource
 
 /// Per series (labels without `__name__`): the last non-stale value and its time (ms) within
 /// the tolerance before `ts_ms`.
-fn last_samples(src: &dyn QuerySource, sel: &str, tol: &str, ts_ms: i64) -> Result<BTreeMap<LabelMap, (f64, i64)>, String> {
+fn last_samples(
+    src: &dyn QuerySource,
+    sel: &str,
+    tol: &str,
+    ts_ms: i64,
+) -> Result<BTreeMap<LabelMap, (f64, i64)>, String> {
     let values = src.instant(&format!("last_over_time({sel}[{tol}])"), ts_ms).map_err(|e| e.0)?;
     let times = src.instant(&format!("ts_of_last_over_time({sel}[{tol}])"), ts_ms).map_err(|e| e.0)?;
     let times: BTreeMap<LabelMap, i64> =

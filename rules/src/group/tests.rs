@@ -127,7 +127,12 @@ fn timeline(e: &Env, g: &mut Group, minutes: impl IntoIterator<Item = i64>) -> S
             .iter()
             .map(|a| {
                 let kind = if a.resolved { "resolved" } else { "firing" };
-                format!("{kind}({} starts@{} ends@{})", a.labels["alertname"], fmt_min(a.starts_at_ms), fmt_min(a.ends_at_ms))
+                format!(
+                    "{kind}({} starts@{} ends@{})",
+                    a.labels["alertname"],
+                    fmt_min(a.starts_at_ms),
+                    fmt_min(a.ends_at_ms)
+                )
             })
             .collect();
         out.push_str(&format!("{m:03}: {}", status(g)));
@@ -159,12 +164,15 @@ fn recording_rule_output_labels_and_stale_markers() {
     e.add(&[("__name__", "up"), ("job", "a"), ("instance", "2")], &[(5, f64::from_bits(storage::STALE_NAN_BITS))]);
     e.eval(&mut g, 5);
     e.eval(&mut g, 6);
-    check(e.dump("job:up:sum|inst"), expect![[r#"
+    check(
+        e.dump("job:up:sum|inst"),
+        expect![[r#"
         {__name__="inst", instance="1"} 0:1 1:1 2:1 3:1 4:1 5:1 6:1
         {__name__="inst", instance="2"} 0:0 1:0 2:0 3:0 4:0 5:stale
         {__name__="job:up:sum", job="a", team="x"} 0:1 1:1 2:1 3:1 4:1 5:1 6:1
         {__name__="job:up:sum", job="b", team="x"} 0:1 1:1 2:1 3:1 4:1 5:stale
-    "#]]);
+    "#]],
+    );
     check(status(&g), expect!["job:up:sum ok; inst ok"]);
 }
 
@@ -173,9 +181,12 @@ fn recording_rule_of_a_scalar_and_query_offset() {
     let e = env();
     let mut g = e.group_with("  - record: one\n    expr: 1 + 1\n", "  query_offset: 30s\n");
     e.eval(&mut g, 1);
-    check(e.dump("one"), expect![[r#"
+    check(
+        e.dump("one"),
+        expect![[r#"
         {__name__="one"} 30s:2
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -187,19 +198,30 @@ fn rule_errors_are_recorded_as_health_err() {
         "  - record: dup\n    expr: up\n    labels: {instance: x}\n  - record: matrix\n    expr: up[5m]\n  - record: m2m\n    expr: up * on() up\n  - alert: Dup\n    expr: up\n    labels: {instance: x}\n  - record: fine\n    expr: up\n",
     );
     let r = e.eval(&mut g, 1);
-    check(format!("{:?}", r.failures), expect![[r#"[(0, "vector contains metrics with the same labelset after applying rule labels"), (1, "rule result is not a vector or scalar (got matrix)"), (2, "found duplicate series for the match group {} on the right hand-side of the operation: [{__name__=\"up\", instance=\"1\"}, {__name__=\"up\", instance=\"2\"}];many-to-many matching not allowed: matching labels must be unique on one side"), (3, "vector contains metrics with the same labelset after applying alert labels")]"#]]);
-    check(status(&g).replace("; ", "\n"), expect![[r#"
+    check(
+        format!("{:?}", r.failures),
+        expect![[
+            r#"[(0, "vector contains metrics with the same labelset after applying rule labels"), (1, "rule result is not a vector or scalar (got matrix)"), (2, "found duplicate series for the match group {} on the right hand-side of the operation: [{__name__=\"up\", instance=\"1\"}, {__name__=\"up\", instance=\"2\"}];many-to-many matching not allowed: matching labels must be unique on one side"), (3, "vector contains metrics with the same labelset after applying alert labels")]"#
+        ]],
+    );
+    check(
+        status(&g).replace("; ", "\n"),
+        expect![[r#"
         dup err (vector contains metrics with the same labelset after applying rule labels)
         matrix err (rule result is not a vector or scalar (got matrix))
         m2m err (found duplicate series for the match group {} on the right hand-side of the operation: [{__name__="up", instance="1"}, {__name__="up", instance="2"}];many-to-many matching not allowed: matching labels must be unique on one side)
         Dup err (vector contains metrics with the same labelset after applying alert labels)
-        fine ok"#]]);
-    check(e.dump(".+"), expect![[r#"
+        fine ok"#]],
+    );
+    check(
+        e.dump(".+"),
+        expect![[r#"
         {__name__="fine", instance="1"} 1:1
         {__name__="fine", instance="2"} 1:1
         {__name__="up", instance="1"} 0:1
         {__name__="up", instance="2"} 0:1
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -207,17 +229,26 @@ fn limits() {
     let e = env();
     e.add(&[("__name__", "up"), ("instance", "1")], &[(0, 1.0)]);
     e.add(&[("__name__", "up"), ("instance", "2")], &[(0, 1.0)]);
-    let mut g = e.group_with("  - record: r\n    expr: up\n  - alert: A\n    expr: up\n  - record: ok\n    expr: sum(up)\n", "  limit: 1\n");
+    let mut g = e.group_with(
+        "  - record: r\n    expr: up\n  - alert: A\n    expr: up\n  - record: ok\n    expr: sum(up)\n",
+        "  limit: 1\n",
+    );
     e.eval(&mut g, 1);
-    check(status(&g).replace("; ", "\n"), expect![[r#"
+    check(
+        status(&g).replace("; ", "\n"),
+        expect![[r#"
         r err (exceeded limit of 1 with 2 series)
         A err (exceeded limit of 1 with 2 alerts)
-        ok ok"#]]);
+        ok ok"#]],
+    );
     let mut g = e.group_with("  - record: r\n    expr: up\n  - alert: A\n    expr: up\n", "  limit: 2\n");
     e.eval(&mut g, 1);
-    check(status(&g).replace("; ", "\n"), expect![[r#"
+    check(
+        status(&g).replace("; ", "\n"),
+        expect![[r#"
         r ok
-        A ok [instance=1 firing active@1] [instance=2 firing active@1]"#]]);
+        A ok [instance=1 firing active@1] [instance=2 firing active@1]"#]],
+    );
 }
 
 #[test]
@@ -227,7 +258,9 @@ fn alert_pending_firing_resolved() {
     let samples: Vec<(i64, f64)> = (0..30).map(|t| (t, if t <= 5 { 1.0 } else { 0.0 })).collect();
     e.add(&[("__name__", "m"), ("i", "a")], &samples);
     let mut g = e.group("  - alert: High\n    expr: m > 0\n    for: 2m\n    labels: {severity: page}\n");
-    check(timeline(&e, &mut g, (0..8).chain([9, 20, 21, 22])), expect![[r#"
+    check(
+        timeline(&e, &mut g, (0..8).chain([9, 20, 21, 22])),
+        expect![[r#"
         000: High ok [i=a,severity=page pending active@0]
         001: High ok [i=a,severity=page pending active@0]
         002: High ok [i=a,severity=page firing active@0] => firing(High starts@0 ends@6)
@@ -240,12 +273,16 @@ fn alert_pending_firing_resolved() {
         020: High ok [i=a,severity=page inactive active@0 resolved@6] => resolved(High starts@0 ends@6)
         021: High ok [i=a,severity=page inactive active@0 resolved@6]
         022: High ok
-    "#]]);
-    check(e.dump("ALERTS.*"), expect![[r#"
+    "#]],
+    );
+    check(
+        e.dump("ALERTS.*"),
+        expect![[r#"
         {__name__="ALERTS", alertname="High", alertstate="firing", i="a", severity="page"} 2:1 3:1 4:1 5:1 6:stale
         {__name__="ALERTS", alertname="High", alertstate="pending", i="a", severity="page"} 0:1 1:1 2:stale
         {__name__="ALERTS_FOR_STATE", alertname="High", i="a", severity="page"} 0:0 1:0 2:0 3:0 4:0 5:0 6:stale
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -253,12 +290,15 @@ fn alert_for_zero_fires_at_once() {
     let e = env();
     e.add(&[("__name__", "m"), ("i", "a")], &[(0, 1.0), (1, 1.0), (2, 0.0)]);
     let mut g = e.group("  - alert: Now\n    expr: m > 0\n");
-    check(timeline(&e, &mut g, 0..4), expect![[r#"
+    check(
+        timeline(&e, &mut g, 0..4),
+        expect![[r#"
         000: Now ok [i=a firing active@0]
         001: Now ok [i=a firing active@0]
         002: Now ok [i=a inactive active@0 resolved@2] => resolved(Now starts@0 ends@2)
         003: Now ok [i=a inactive active@0 resolved@2]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -267,7 +307,9 @@ fn keep_firing_for() {
     let samples: Vec<(i64, f64)> = (0..10).map(|t| (t, if t <= 2 || t == 5 { 1.0 } else { 0.0 })).collect();
     e.add(&[("__name__", "m"), ("i", "a")], &samples);
     let mut g = e.group("  - alert: Flappy\n    expr: m > 0\n    for: 1m\n    keep_firing_for: 2m\n");
-    check(timeline(&e, &mut g, 0..10), expect![[r#"
+    check(
+        timeline(&e, &mut g, 0..10),
+        expect![[r#"
         000: Flappy ok [i=a pending active@0]
         001: Flappy ok [i=a firing active@0]
         002: Flappy ok [i=a firing active@0] => firing(Flappy starts@0 ends@6)
@@ -278,7 +320,8 @@ fn keep_firing_for() {
         007: Flappy ok [i=a firing active@0]
         008: Flappy ok [i=a inactive active@0 resolved@8] => resolved(Flappy starts@0 ends@8)
         009: Flappy ok [i=a inactive active@0 resolved@8]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -289,7 +332,9 @@ fn resend_delay_and_resolved_alerts_sent_for_15_minutes() {
     e.add(&[("__name__", "m"), ("i", "a")], &samples);
     let mut g = e.group("  - alert: A\n    expr: m > 0\n");
     let out = timeline(&e, &mut g, 0..24);
-    check(out, expect![[r#"
+    check(
+        out,
+        expect![[r#"
         000: A ok [i=a firing active@0]
         001: A ok [i=a firing active@0]
         002: A ok [i=a firing active@0]
@@ -314,7 +359,8 @@ fn resend_delay_and_resolved_alerts_sent_for_15_minutes() {
         021: A ok
         022: A ok
         023: A ok
-    "#]]);
+    "#]],
+    );
 }
 
 /// Minutes 0..=5 with a first server; the second starts at `restart` and evaluates from there.
@@ -339,7 +385,9 @@ fn restart(rule: &str, samples: &[(i64, f64)], restart: i64, minutes: std::ops::
 fn restart_keeps_the_active_at_of_a_firing_alert() {
     let samples: Vec<(i64, f64)> = (0..40).map(|t| (t, 1.0)).collect();
     let (timeline, stored) = restart("  - alert: A\n    expr: m > 0\n    for: 2m\n", &samples, 20, 21..23);
-    check(timeline, expect![[r#"
+    check(
+        timeline,
+        expect![[r#"
         000: A ok [i=a pending active@0]
         001: A ok [i=a pending active@0]
         002: A ok [i=a firing active@0] => firing(A starts@0 ends@6)
@@ -351,10 +399,14 @@ fn restart_keeps_the_active_at_of_a_firing_alert() {
         020: A ok [i=a pending active@0] (restored)
         021: A ok [i=a firing active@0] => firing(A starts@0 ends@25)
         022: A ok [i=a firing active@0]
-    "#]]);
-    check(stored, expect![[r#"
+    "#]],
+    );
+    check(
+        stored,
+        expect![[r#"
         {__name__="ALERTS_FOR_STATE", alertname="A", i="a"} 0:0 1:0 2:0 3:0 4:0 5:0 21:0 22:0
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -362,7 +414,9 @@ fn restart_resumes_a_pending_alert_where_it_stopped() {
     let samples: Vec<(i64, f64)> = (0..40).map(|t| (t, 1.0)).collect();
     // Pending for 5 of its 10 minutes before the restart at 20: fires at 25.
     let (timeline, _) = restart("  - alert: A\n    expr: m > 0\n    for: 10m\n", &samples, 20, 21..27);
-    check(timeline, expect![[r#"
+    check(
+        timeline,
+        expect![[r#"
         000: A ok [i=a pending active@0]
         001: A ok [i=a pending active@0]
         002: A ok [i=a pending active@0]
@@ -378,7 +432,8 @@ fn restart_resumes_a_pending_alert_where_it_stopped() {
         024: A ok [i=a pending active@15]
         025: A ok [i=a firing active@15] => firing(A starts@15 ends@29)
         026: A ok [i=a firing active@15]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -387,7 +442,9 @@ fn restart_gives_an_alert_about_to_fire_the_grace_period() {
     // 5m of 5m30s spent: less than the 1m grace period remains, so it gets the grace period:
     // activeAt = 20m + 1m - 5m30s = 15m30s, firing at 21.
     let (timeline, _) = restart("  - alert: A\n    expr: m > 0\n    for: 5m30s\n", &samples, 20, 21..23);
-    check(timeline, expect![[r#"
+    check(
+        timeline,
+        expect![[r#"
         000: A ok [i=a pending active@0]
         001: A ok [i=a pending active@0]
         002: A ok [i=a pending active@0]
@@ -399,7 +456,8 @@ fn restart_gives_an_alert_about_to_fire_the_grace_period() {
         020: A ok [i=a pending active@930s] (restored)
         021: A ok [i=a firing active@930s] => firing(A starts@930s ends@25)
         022: A ok [i=a firing active@930s]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -407,7 +465,9 @@ fn restart_does_not_restore_an_alert_that_resolved() {
     // Firing until 3, resolved at 4 (stale marker written), active again after the restart.
     let samples: Vec<(i64, f64)> = (0..40).map(|t| (t, if (4..=10).contains(&t) { 0.0 } else { 1.0 })).collect();
     let (timeline, stored) = restart("  - alert: A\n    expr: m > 0\n    for: 2m\n", &samples, 20, 21..23);
-    check(timeline, expect![[r#"
+    check(
+        timeline,
+        expect![[r#"
         000: A ok [i=a pending active@0]
         001: A ok [i=a pending active@0]
         002: A ok [i=a firing active@0] => firing(A starts@0 ends@6)
@@ -419,10 +479,14 @@ fn restart_does_not_restore_an_alert_that_resolved() {
         020: A ok [i=a pending active@20] (restored)
         021: A ok [i=a pending active@20]
         022: A ok [i=a firing active@20] => firing(A starts@20 ends@26)
-    "#]]);
-    check(stored, expect![[r#"
+    "#]],
+    );
+    check(
+        stored,
+        expect![[r#"
         {__name__="ALERTS_FOR_STATE", alertname="A", i="a"} 0:0 1:0 2:0 3:0 4:stale 21:1200 22:1200
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -435,18 +499,24 @@ fn reload_copies_state_and_marks_removed_rules_stale() {
     let mut new = e.group("  - alert: A\n    expr: m > 0\n    for: 2m\n  - record: kept\n    expr: m\n");
     new.copy_state_from(&old);
     let after = timeline(&e, &mut new, 3..5);
-    check(format!("{before}--- reload\n{after}"), expect![[r#"
+    check(
+        format!("{before}--- reload\n{after}"),
+        expect![[r#"
         000: A ok [i=a pending active@0]; gone ok
         001: A ok [i=a pending active@0]; gone ok
         002: A ok [i=a firing active@0]; gone ok => firing(A starts@0 ends@6)
         --- reload
         003: A ok [i=a firing active@0]; kept ok
         004: A ok [i=a firing active@0]; kept ok => firing(A starts@0 ends@8)
-    "#]]);
-    check(e.dump("gone|kept"), expect![[r#"
+    "#]],
+    );
+    check(
+        e.dump("gone|kept"),
+        expect![[r#"
         {__name__="gone", i="a"} 0:1 1:1 2:1 3:stale
         {__name__="kept", i="a"} 3:1 4:1
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

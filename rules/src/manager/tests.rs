@@ -147,7 +147,11 @@ async fn groups_evaluate_on_their_slots_and_send_alerts() {
     assert_eq!(sent[0].1.labels["alertname"], "Down");
     let it = e.value("tickdb_rule_group_iterations_total{rule_group=\"a.yml;a\"}");
     assert!(it == 3.0 || it == 4.0, "three or four 10s slots in 35s: {it}");
-    assert!(e.metric("tickdb_rule_group_iterations_missed_total").ends_with(" 0"), "{}", e.metric("tickdb_rule_group_iterations_missed_total"));
+    assert!(
+        e.metric("tickdb_rule_group_iterations_missed_total").ends_with(" 0"),
+        "{}",
+        e.metric("tickdb_rule_group_iterations_missed_total")
+    );
     e.manager.stop().await;
 }
 
@@ -155,7 +159,9 @@ async fn groups_evaluate_on_their_slots_and_send_alerts() {
 /// evaluating; when the slow one returns, the slots it missed are counted. Polls, no fixed sleep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_group_misses_iterations_without_delaying_others() {
-    let e = env_with(Arc::new(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64));
+    let e = env_with(Arc::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    }));
     let slow = "groups:\n  - name: slow\n    interval: 100ms\n    rules:\n      - record: s\n        expr: vector(1) + slow_metric_absent\n";
     let fast = "groups:\n  - name: fast\n    interval: 100ms\n    rules:\n      - record: f\n        expr: vector(1)\n";
     e.set_gate(true);
@@ -202,7 +208,11 @@ async fn a_reload_keeps_state_and_an_invalid_one_changes_nothing() {
             crate::file::RuleFile {
                 groups: vec![crate::file::GroupDef {
                     name: "a".into(),
-                    rules: vec![crate::file::RuleDef { alert: Some("X".into()), expr: "up ==".into(), ..Default::default() }],
+                    rules: vec![crate::file::RuleDef {
+                        alert: Some("X".into()),
+                        expr: "up ==".into(),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
             },

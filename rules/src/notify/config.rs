@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration::Duration;
-use super::matcher::{parse_matchers, valid_label_name, MatchOp, Matcher};
 use super::NotifyError;
+use super::duration::Duration;
+use super::matcher::{MatchOp, Matcher, parse_matchers, valid_label_name};
 
 /// The whole notification section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -168,8 +168,18 @@ impl NotifyConfig {
         let mut inhibit = Vec::new();
         for (i, r) in self.inhibit_rules.iter().enumerate() {
             let path = format!("inhibit_rules[{i}]");
-            let source = compile_matchers(&r.source_matchers, &r.source_match, &r.source_match_re, &format!("{path}.source_matchers"))?;
-            let target = compile_matchers(&r.target_matchers, &r.target_match, &r.target_match_re, &format!("{path}.target_matchers"))?;
+            let source = compile_matchers(
+                &r.source_matchers,
+                &r.source_match,
+                &r.source_match_re,
+                &format!("{path}.source_matchers"),
+            )?;
+            let target = compile_matchers(
+                &r.target_matchers,
+                &r.target_match,
+                &r.target_match_re,
+                &format!("{path}.target_matchers"),
+            )?;
             for n in &r.equal {
                 if !valid_label_name(n) {
                     return Err(cerr(&format!("{path}.equal"), format!("invalid label name {n:?}")));
@@ -282,7 +292,10 @@ fn compile_route(r: &Route, parent: &Effective, path: &str, id: String) -> Resul
     if let Some(gb) = &r.group_by {
         if gb.iter().any(|l| l == "...") {
             if gb.len() > 1 {
-                return Err(cerr("group_by", "cannot have wildcard group_by (`...`) and other labels at the same time".into()));
+                return Err(cerr(
+                    "group_by",
+                    "cannot have wildcard group_by (`...`) and other labels at the same time".into(),
+                ));
             }
             opts.group_by = GroupBy::All;
         } else {
@@ -320,10 +333,16 @@ fn compile_route(r: &Route, parent: &Effective, path: &str, id: String) -> Resul
                 return Err(cerr(&format!("escalation[{i}].receiver"), "receiver name must not be empty".into()));
             }
             if s.after.ms() <= 0 {
-                return Err(cerr(&format!("escalation[{i}].after"), "escalation delay must be greater than zero".into()));
+                return Err(cerr(
+                    &format!("escalation[{i}].after"),
+                    "escalation delay must be greater than zero".into(),
+                ));
             }
             if let Some((prev, _)) = out.last().filter(|(p, _)| s.after.ms() <= *p) {
-                return Err(cerr(&format!("escalation[{i}].after"), format!("escalation steps must have increasing delays ({} after {})", s.after, Duration(*prev))));
+                return Err(cerr(
+                    &format!("escalation[{i}].after"),
+                    format!("escalation steps must have increasing delays ({} after {})", s.after, Duration(*prev)),
+                ));
             }
             out.push((s.after.ms(), s.receiver.clone()));
         }
@@ -390,23 +409,50 @@ mod tests {
     fn bad_configs_give_precise_errors() {
         check_err("route: {receiver: a}", "ok");
         check_err("route: {}", "notify config: route.receiver: root route must specify a default receiver");
-        check_err("route: {receiver: a, matchers: ['x=1']}", "notify config: route: root route must not have any matchers");
-        check_err("route: {receiver: a, continue: true}", "notify config: route.continue: cannot have continue in root route");
+        check_err(
+            "route: {receiver: a, matchers: ['x=1']}",
+            "notify config: route: root route must not have any matchers",
+        );
+        check_err(
+            "route: {receiver: a, continue: true}",
+            "notify config: route.continue: cannot have continue in root route",
+        );
         check_err(
             "route: {receiver: a, routes: [{matchers: ['sev=~\"(\"']}]}",
             "notify config: route.routes[0].matchers[0]: invalid regular expression \"(\": error: unclosed group at offset 0 in \"sev=~\\\"(\\\"\"",
         );
-        check_err("route: {receiver: a, group_by: ['...', 'x']}", "notify config: route.group_by: cannot have wildcard group_by (`...`) and other labels at the same time");
-        check_err("route: {receiver: a, group_by: ['x', 'x']}", "notify config: route.group_by: duplicated label \"x\" in group_by");
-        check_err("route: {receiver: a, group_by: ['a-b']}", "notify config: route.group_by: invalid label name \"a-b\" in group_by list");
-        check_err("route: {receiver: a, group_interval: 0}", "notify config: route.group_interval: group_interval cannot be zero");
+        check_err(
+            "route: {receiver: a, group_by: ['...', 'x']}",
+            "notify config: route.group_by: cannot have wildcard group_by (`...`) and other labels at the same time",
+        );
+        check_err(
+            "route: {receiver: a, group_by: ['x', 'x']}",
+            "notify config: route.group_by: duplicated label \"x\" in group_by",
+        );
+        check_err(
+            "route: {receiver: a, group_by: ['a-b']}",
+            "notify config: route.group_by: invalid label name \"a-b\" in group_by list",
+        );
+        check_err(
+            "route: {receiver: a, group_interval: 0}",
+            "notify config: route.group_interval: group_interval cannot be zero",
+        );
         check_err(
             "route: {receiver: a, escalation: [{after: 10m, receiver: b}, {after: 5m, receiver: c}]}",
             "notify config: route.escalation[1].after: escalation steps must have increasing delays (5m after 10m)",
         );
-        check_err("route: {receiver: a, throttle: {max_notifications: 0}}", "notify config: route.throttle.max_notifications: must be at least 1");
-        check_err("route: {receiver: a}\nsilences: [{matchers: ['x=~\".*\"']}]", "notify config: silences[0]: at least one matcher must not match the empty string");
-        check_err("route: {receiver: a}\ninhibit_rules: [{equal: ['a b']}]", "notify config: inhibit_rules[0].equal: invalid label name \"a b\"");
+        check_err(
+            "route: {receiver: a, throttle: {max_notifications: 0}}",
+            "notify config: route.throttle.max_notifications: must be at least 1",
+        );
+        check_err(
+            "route: {receiver: a}\nsilences: [{matchers: ['x=~\".*\"']}]",
+            "notify config: silences[0]: at least one matcher must not match the empty string",
+        );
+        check_err(
+            "route: {receiver: a}\ninhibit_rules: [{equal: ['a b']}]",
+            "notify config: inhibit_rules[0].equal: invalid label name \"a b\"",
+        );
         // Unknown keys, bad durations and wrong types come from the YAML layer; never a panic.
         for bad in [
             "route: {receiver: a, group_wiat: 1m}",
@@ -432,7 +478,10 @@ mod tests {
         assert_eq!(leaf.id, "{}/0{team=\"db\"}/0{sev=\"page\"}");
         assert_eq!(leaf.opts.receiver, "pager");
         assert_eq!(leaf.opts.group_by, GroupBy::Labels(vec!["instance".into()]));
-        assert_eq!((leaf.opts.group_wait, leaf.opts.group_interval, leaf.opts.repeat_interval), (10_000, 300_000, 3_600_000));
+        assert_eq!(
+            (leaf.opts.group_wait, leaf.opts.group_interval, leaf.opts.repeat_interval),
+            (10_000, 300_000, 3_600_000)
+        );
         assert_eq!(leaf.opts.throttle, Some((3, 60_000, 300_000)));
     }
 }

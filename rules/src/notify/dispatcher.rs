@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{compile_silence, Compiled, Effective, GroupBy, NotifyConfig, RouteNode, SilenceDef};
-use super::matcher::{matches_all, Matcher};
+use super::config::{Compiled, Effective, GroupBy, NotifyConfig, RouteNode, SilenceDef, compile_silence};
+use super::matcher::{Matcher, matches_all};
 use super::{Notification, NotifiedAlert, NotifyError, Status};
 use crate::alert::{Alert, Fingerprint, LabelMap};
 
@@ -143,7 +143,10 @@ pub struct Dispatcher {
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher").field("groups", &self.st.groups.len()).field("alerts", &self.st.alerts.len()).finish()
+        f.debug_struct("Dispatcher")
+            .field("groups", &self.st.groups.len())
+            .field("alerts", &self.st.alerts.len())
+            .finish()
     }
 }
 
@@ -192,7 +195,8 @@ impl Dispatcher {
             let fp = a.fingerprint();
             match self.st.alerts.get_mut(&fp) {
                 Some(e) => {
-                    let new_episode = !a.resolved && (a.starts_at_ms != e.alert.starts_at_ms || e.alert.is_resolved_at(now_ms));
+                    let new_episode =
+                        !a.resolved && (a.starts_at_ms != e.alert.starts_at_ms || e.alert.is_resolved_at(now_ms));
                     if new_episode {
                         e.ack = None;
                         e.manual_resolve = None;
@@ -282,7 +286,8 @@ impl Dispatcher {
             self.reconcile(now_ms);
         }
         let mut out = Vec::new();
-        let due: Vec<String> = self.st.groups.iter().filter(|(_, g)| g.next_flush_ms <= now_ms).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> =
+            self.st.groups.iter().filter(|(_, g)| g.next_flush_ms <= now_ms).map(|(k, _)| k.clone()).collect();
         for key in due {
             self.flush_group(&key, now_ms, &mut out);
         }
@@ -371,7 +376,8 @@ impl Dispatcher {
         let notified = log.as_ref().map(|l| l.notified_firing.clone()).unwrap_or_default();
         let resolved_send: Vec<Fingerprint> = resolved.iter().copied().filter(|fp| notified.contains(fp)).collect();
         let new_firing = firing.iter().any(|fp| !notified.contains(fp));
-        let repeat_due = !firing.is_empty() && log.as_ref().is_some_and(|l| now_ms >= l.sent_ms.saturating_add(opts.repeat_interval));
+        let repeat_due = !firing.is_empty()
+            && log.as_ref().is_some_and(|l| now_ms >= l.sent_ms.saturating_add(opts.repeat_interval));
         let mut committed = notified.clone();
         if new_firing || !resolved_send.is_empty() || repeat_due {
             let mut next_notified: BTreeSet<Fingerprint> = notified.intersection(&still_firing).copied().collect();
@@ -436,7 +442,8 @@ impl Dispatcher {
             if !s.is_empty() || !i.is_empty() {
                 continue;
             }
-            let reached = opts.escalation.iter().rposition(|(after, _)| p.first_notified_ms.saturating_add(*after) <= now_ms);
+            let reached =
+                opts.escalation.iter().rposition(|(after, _)| p.first_notified_ms.saturating_add(*after) <= now_ms);
             if let Some(step) = reached.filter(|s| s + 1 > p.level) {
                 by_step.entry(step).or_default().push(*fp);
             }
@@ -544,7 +551,9 @@ impl Dispatcher {
     }
 
     fn notified_alerts(&self, firing: &[Fingerprint], resolved: &[Fingerprint]) -> Vec<NotifiedAlert> {
-        let one = |fp: &Fingerprint, status| self.st.alerts.get(fp).map(|a| NotifiedAlert { status, fingerprint: *fp, alert: a.alert.clone() });
+        let one = |fp: &Fingerprint, status| {
+            self.st.alerts.get(fp).map(|a| NotifiedAlert { status, fingerprint: *fp, alert: a.alert.clone() })
+        };
         let mut v: Vec<NotifiedAlert> = firing
             .iter()
             .filter_map(|fp| one(fp, Status::Firing))
@@ -564,7 +573,13 @@ impl Dispatcher {
     /// Manually resolves an alert: returns the resolved notifications for every receiver that
     /// was told it fires, and suppresses the alert until the engine resolves it or it fires
     /// with a new `startsAt`. Resolved notifications bypass throttling.
-    pub fn resolve(&mut self, fp: Fingerprint, who: &str, why: &str, now_ms: i64) -> Result<Vec<Notification>, NotifyError> {
+    pub fn resolve(
+        &mut self,
+        fp: Fingerprint,
+        who: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Notification>, NotifyError> {
         let a = self.st.alerts.get_mut(&fp).ok_or(NotifyError::UnknownAlert(fp))?;
         if a.alert.is_resolved_at(now_ms) || a.manual_resolve.is_some() {
             return Ok(Vec::new());
@@ -590,7 +605,10 @@ impl Dispatcher {
     pub fn add_silence(&mut self, def: SilenceDef, now_ms: i64) -> Result<String, NotifyError> {
         let ms = compile_silence(&def).map_err(NotifyError::InvalidSilence)?;
         if def.ends_at_ms <= now_ms {
-            return Err(NotifyError::InvalidSilence(format!("end time {} is in the past (now {now_ms})", def.ends_at_ms)));
+            return Err(NotifyError::InvalidSilence(format!(
+                "end time {} is in the past (now {now_ms})",
+                def.ends_at_ms
+            )));
         }
         self.st.next_silence_id += 1;
         let id = format!("silence-{}", self.st.next_silence_id);
@@ -601,10 +619,16 @@ impl Dispatcher {
 
     /// Ends a silence now (a pending one never starts).
     pub fn expire_silence(&mut self, id: &str, now_ms: i64) -> Result<(), NotifyError> {
-        if id.strip_prefix("config-").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n < self.cfg.silences.len()) {
+        if id.strip_prefix("config-").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n < self.cfg.silences.len())
+        {
             return Err(NotifyError::StaticSilence(id.to_string()));
         }
-        let s = self.st.silences.iter_mut().find(|s| s.id == id).ok_or_else(|| NotifyError::UnknownSilence(id.to_string()))?;
+        let s = self
+            .st
+            .silences
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or_else(|| NotifyError::UnknownSilence(id.to_string()))?;
         if s.def.ends_at_ms <= now_ms {
             return Err(NotifyError::SilenceExpired(id.to_string()));
         }
@@ -632,7 +656,14 @@ fn group_key(route_id: &str, labels: &LabelMap) -> String {
     format!("{route_id}:{{{}}}", ls.join(","))
 }
 
-fn make_notification(receiver: &str, key: &str, group_labels: &LabelMap, alerts: Vec<NotifiedAlert>, level: usize, now_ms: i64) -> Notification {
+fn make_notification(
+    receiver: &str,
+    key: &str,
+    group_labels: &LabelMap,
+    alerts: Vec<NotifiedAlert>,
+    level: usize,
+    now_ms: i64,
+) -> Notification {
     let common = |f: &dyn Fn(&NotifiedAlert) -> &LabelMap| -> LabelMap {
         let mut it = alerts.iter();
         let Some(first) = it.next() else { return LabelMap::new() };

@@ -43,7 +43,9 @@ fn service(st: &AppState) -> Result<Arc<crate::rules_service::RulesService>, Api
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Invalid(m) => ApiError::bad_data(m),
-        e @ (StoreError::NotFound(_) | StoreError::NoVersion { .. }) => ApiError::new(ErrorType::NotFound, e.to_string()),
+        e @ (StoreError::NotFound(_) | StoreError::NoVersion { .. }) => {
+            ApiError::new(ErrorType::NotFound, e.to_string())
+        }
         e @ StoreError::ReadOnly(_) => ApiError::new(ErrorType::Conflict, e.to_string()),
         e @ StoreError::Io { .. } => ApiError::internal(e),
     }
@@ -64,7 +66,9 @@ fn change_json(group: &str, c: &Change) -> Json {
     json!({"group": group, "version": version_json(&c.version)})
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?.map_err(store_error)
 }
 
@@ -122,10 +126,8 @@ async fn change(
 pub async fn list(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let adm = admin(&st)?;
     let groups = blocking(move || adm.rules.list()).await?;
-    let managed: Vec<Json> = groups
-        .iter()
-        .map(|c| json!({"name": c.name, "version": version_json(&c.version)}))
-        .collect();
+    let managed: Vec<Json> =
+        groups.iter().map(|c| json!({"name": c.name, "version": version_json(&c.version)})).collect();
     let files = service(&st)?.file_group_names();
     Ok(success_value(&json!({"groups": managed, "read_only": files})))
 }
@@ -270,7 +272,11 @@ pub async fn diff(
 ) -> Result<Response, ApiError> {
     let adm = admin(&st)?;
     let num = |k: &str| -> Result<Option<u64>, ApiError> {
-        p.get(k).map(|s| s.parse().map_err(|_| ApiError::bad_data(format!("invalid parameter {k:?}: want a version number")))).transpose()
+        p.get(k)
+            .map(|s| {
+                s.parse().map_err(|_| ApiError::bad_data(format!("invalid parameter {k:?}: want a version number")))
+            })
+            .transpose()
     };
     let (from, to) = (num("from")?, num("to")?);
     let g = group.clone();
@@ -292,7 +298,8 @@ fn dry_run_json(group: &str, r: &crate::rules_service::DryRun) -> Json {
         .recorded
         .iter()
         .map(|(l, v)| {
-            let m: serde_json::Map<String, Json> = l.iter().map(|x| (x.name.to_string(), Json::String(x.value.to_string()))).collect();
+            let m: serde_json::Map<String, Json> =
+                l.iter().map(|x| (x.name.to_string(), Json::String(x.value.to_string()))).collect();
             json!({"metric": m, "value": crate::server::json::format_value(*v)})
         })
         .collect();

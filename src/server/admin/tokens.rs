@@ -55,10 +55,16 @@ struct CreateBody {
     scope: BTreeMap<String, String>,
 }
 
-pub async fn create(State(st): State<Arc<AppState>>, actor: Actor, SmallBody(body): SmallBody) -> Result<Response, ApiError> {
-    let b: CreateBody = serde_json::from_slice(&body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
+pub async fn create(
+    State(st): State<Arc<AppState>>,
+    actor: Actor,
+    SmallBody(body): SmallBody,
+) -> Result<Response, ApiError> {
+    let b: CreateBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_data(format!("invalid JSON body: {e}")))?;
     let role: Role = b.role.parse().map_err(|e| ApiError::bad_data(format!("invalid role: {e}")))?;
-    let ttl: crate::duration::PromDuration = b.ttl.parse().map_err(|e| ApiError::bad_data(format!("invalid ttl: {e}")))?;
+    let ttl: crate::duration::PromDuration =
+        b.ttl.parse().map_err(|e| ApiError::bad_data(format!("invalid ttl: {e}")))?;
     if ttl.0.is_zero() {
         return Err(ApiError::bad_data("invalid ttl: must be positive"));
     }

@@ -26,7 +26,13 @@ fn admin(st: &AppState) -> Result<Arc<Admin>, ApiError> {
     st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
 }
 
-fn event(actor: &Actor, action: &str, target: String, after: serde_json::Value, justification: Option<String>) -> AuditEvent {
+fn event(
+    actor: &Actor,
+    action: &str,
+    target: String,
+    after: serde_json::Value,
+    justification: Option<String>,
+) -> AuditEvent {
     AuditEvent {
         actor: actor.clone(),
         action: action.into(),

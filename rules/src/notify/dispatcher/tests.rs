@@ -2,18 +2,25 @@
 //! the driver ticks at every event time and at every `next_due_ms`, and prints one line per
 //! notification: `t=<time> <receiver> [L<level>] <status> <alerts>`.
 
-use expect_test::{expect, Expect};
+use expect_test::{Expect, expect};
 
 use super::*;
-use crate::notify::duration::{parse as dur, Duration};
 use crate::notify::Route;
+use crate::notify::duration::{Duration, parse as dur};
 
 fn labels(s: &str) -> LabelMap {
     s.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn firing(ls: &str, starts_ms: i64) -> Alert {
-    Alert { labels: labels(ls), annotations: LabelMap::new(), starts_at_ms: starts_ms, ends_at_ms: 0, resolved: false, generator_url: String::new() }
+    Alert {
+        labels: labels(ls),
+        annotations: LabelMap::new(),
+        starts_at_ms: starts_ms,
+        ends_at_ms: 0,
+        resolved: false,
+        generator_url: String::new(),
+    }
 }
 
 fn fmt_labels(l: &LabelMap) -> String {
@@ -22,10 +29,17 @@ fn fmt_labels(l: &LabelMap) -> String {
 
 fn line(n: &Notification) -> String {
     let level = if n.escalation_level > 0 { format!(" L{}", n.escalation_level) } else { String::new() };
-    let alerts: Vec<String> = n.alerts.iter().map(|a| {
-        let s = match a.status { Status::Firing => "", Status::Resolved => "(resolved)" };
-        format!("{}{s}", fmt_labels(&a.alert.labels))
-    }).collect();
+    let alerts: Vec<String> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            let s = match a.status {
+                Status::Firing => "",
+                Status::Resolved => "(resolved)",
+            };
+            format!("{}{s}", fmt_labels(&a.alert.labels))
+        })
+        .collect();
     format!("t={} {}{level} {:?} [{}]", Duration(n.created_ms), n.receiver, n.status, alerts.join(" "))
 }
 
@@ -55,7 +69,10 @@ fn run(config: &str, script: &str) -> String {
         let next_due = d.next_due_ms().map(|x| x.max(now));
         let next = match (next_event, next_due) {
             (Some(a), Some(b)) => a.min(b),
-            (a, b) => match a.or(b) { Some(x) => x, None => break },
+            (a, b) => match a.or(b) {
+                Some(x) => x,
+                None => break,
+            },
         };
         if next > end {
             break;
@@ -83,7 +100,13 @@ fn run(config: &str, script: &str) -> String {
                 },
                 "silence" => {
                     let (from, to) = w[2].split_once("..").unwrap();
-                    let def = SilenceDef { matchers: vec![arg.to_string()], starts_at_ms: t(from), ends_at_ms: t(to), created_by: "op".into(), comment: String::new() };
+                    let def = SilenceDef {
+                        matchers: vec![arg.to_string()],
+                        starts_at_ms: t(from),
+                        ends_at_ms: t(to),
+                        created_by: "op".into(),
+                        comment: String::new(),
+                    };
                     out.push(format!("t={} silence: {:?}", Duration(now), d.add_silence(def, now)));
                 }
                 "expire" => out.push(format!("t={} expire {arg}: {:?}", Duration(now), d.expire_silence(arg, now))),
@@ -103,14 +126,27 @@ fn run(config: &str, script: &str) -> String {
                     let s = d.stats();
                     out.push(format!(
                         "t={} stats sent={} dedup={} throttled={} {:?} escalations={} silenced={} inhibited={}",
-                        Duration(now), s.notifications_sent, s.deduplicated, s.throttled, s.throttled_by, s.escalations_sent, s.silenced, s.inhibited
+                        Duration(now),
+                        s.notifications_sent,
+                        s.deduplicated,
+                        s.throttled,
+                        s.throttled_by,
+                        s.escalations_sent,
+                        s.silenced,
+                        s.inhibited
                     ));
                 }
                 "alerts" => {
                     for v in d.alerts(now) {
                         out.push(format!(
                             "t={} alert {} {:?} silenced_by={:?} inhibited={} acked={} receivers={:?}",
-                            Duration(now), fmt_labels(&v.labels), v.state, v.silenced_by, v.inhibited_by.len(), v.ack.is_some(), v.receivers
+                            Duration(now),
+                            fmt_labels(&v.labels),
+                            v.state,
+                            v.silenced_by,
+                            v.inhibited_by.len(),
+                            v.ack.is_some(),
+                            v.receivers
                         ));
                     }
                 }
@@ -312,10 +348,14 @@ route:
 
 #[test]
 fn escalation_levels() {
-    check(ESCALATING, "0s fire alertname=A\nend 45m", expect![[r#"
+    check(
+        ESCALATING,
+        "0s fire alertname=A\nend 45m",
+        expect![[r#"
         t=30s discord Firing [alertname=A]
         t=10m30s email L1 Firing [alertname=A]
-        t=30m30s sms L2 Firing [alertname=A]"#]]);
+        t=30m30s sms L2 Firing [alertname=A]"#]],
+    );
 }
 
 #[test]
@@ -437,12 +477,21 @@ fn routing_tree_continue_and_default() {
 fn api_errors_and_bad_config() {
     let mut d = Dispatcher::new(NotifyConfig::from_yaml(BASIC).unwrap()).unwrap();
     assert_eq!(d.ack(Fingerprint(1), "a", "b", 0), Err(NotifyError::UnknownAlert(Fingerprint(1))));
-    let bad = SilenceDef { matchers: vec!["a=~(".into()], starts_at_ms: 0, ends_at_ms: 10, created_by: String::new(), comment: String::new() };
+    let bad = SilenceDef {
+        matchers: vec!["a=~(".into()],
+        starts_at_ms: 0,
+        ends_at_ms: 10,
+        created_by: String::new(),
+        comment: String::new(),
+    };
     assert!(matches!(d.add_silence(bad, 0), Err(NotifyError::InvalidSilence(_))));
     let mut cfg = NotifyConfig::from_yaml(BASIC).unwrap();
     cfg.route.routes.push(Route { matchers: vec!["bad matcher".into()], ..Route::default() });
     let e = d.set_config(cfg.clone()).unwrap_err();
-    assert_eq!(e.to_string(), "notify config: route.routes[0].matchers[0]: expected one of '=', '!=', '=~', '!~' at offset 4 in \"bad matcher\"");
+    assert_eq!(
+        e.to_string(),
+        "notify config: route.routes[0].matchers[0]: expected one of '=', '!=', '=~', '!~' at offset 4 in \"bad matcher\""
+    );
     assert!(Dispatcher::new(cfg).is_err());
     assert_eq!(d.next_due_ms(), None);
     assert!(d.tick(0).is_empty());
