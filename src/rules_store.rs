@@ -110,6 +110,23 @@ pub fn encode_name(name: &str) -> String {
 /// may be left out). Returns the canonical rule-file text to store, after the same validation
 /// as a reload (expressions, templates, durations).
 pub fn validate_group(name: &str, text: &str, opts: &rules::group::GroupOptions) -> Result<String, StoreError> {
+    // A JSON group mapping (`{"name": ..., "rules": [...]}`): name it if it is not, then treat
+    // it as the YAML it is (JSON is YAML).
+    let json_group;
+    let text = if text.trim_start().starts_with('{') {
+        let mut v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| StoreError::Invalid(format!("api:{name}: invalid JSON: {e}")))?;
+        match v.as_object_mut() {
+            Some(o) if !o.contains_key("groups") => {
+                o.entry("name").or_insert_with(|| serde_json::Value::String(name.to_string()));
+                json_group = v.to_string();
+                json_group.as_str()
+            }
+            _ => text,
+        }
+    } else {
+        text
+    };
     let file_name = format!("api:{name}");
     let as_file = rules::file::parse(&file_name, text);
     let (file_text, parsed) = match as_file {
@@ -118,7 +135,7 @@ pub fn validate_group(name: &str, text: &str, opts: &rules::group::GroupOptions)
             // The group mapping itself: indent it under `groups:`.
             let mut wrapped = String::from("groups:\n  - ");
             let mut first = true;
-            let has_name = text.lines().any(|l| l.starts_with("name:"));
+            let has_name = text.lines().any(|l| l.starts_with("name:")) || text.trim_start().starts_with('{');
             if !has_name {
                 wrapped.push_str(&format!("name: {}\n    ", serde_json::Value::String(name.into())));
             }

@@ -89,6 +89,19 @@ fn validation_accepts_files_and_bare_groups_and_reports_positions() {
         Some(30_000)
     );
 
+    // JSON: a bare group (named or not) and a whole file.
+    let json = r#"{"rules": [{"record": "x:sum", "expr": "sum(x)"}]}"#;
+    let f = rules::file::parse("t", &validate_group("game", json, &opts()).unwrap()).unwrap();
+    assert_eq!((f.groups[0].name.as_str(), f.groups[0].rules[0].expr.as_str()), ("game", "sum(x)"));
+    let named = r#"{"name": "game", "interval": "1m", "rules": []}"#;
+    assert_eq!(
+        rules::file::parse("t", &validate_group("game", named, &opts()).unwrap()).unwrap().groups[0].interval_ms,
+        Some(60_000)
+    );
+    let file = r#"{"groups": [{"name": "game", "rules": []}]}"#;
+    assert_eq!(validate_group("game", file, &opts()).unwrap(), file);
+    assert!(validate_group("game", "{\"rules\": [", &opts()).unwrap_err().to_string().contains("invalid JSON"));
+
     let check = |name: &str, body: &str, want: &str| {
         let e = validate_group(name, body, &opts()).unwrap_err().to_string();
         assert!(e.contains(want), "{body:?}: {e}");
