@@ -349,6 +349,68 @@ impl RulesStore {
     }
 }
 
+/// The `${param}` placeholders of a rule group template, sorted and de-duplicated.
+pub fn template_params(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(p, _)| p.to_string()))
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `text` with every `${param}` replaced by its value; every placeholder must have one.
+pub fn instantiate(text: &str, params: &std::collections::BTreeMap<String, String>) -> Result<String, StoreError> {
+    let missing: Vec<String> = template_params(text).into_iter().filter(|p| !params.contains_key(p)).collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Invalid(format!("template parameters without a value: {}", missing.join(", "))));
+    }
+    let mut out = text.to_string();
+    for (k, v) in params {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    Ok(out)
+}
+
+impl RulesStore {
+    /// Stores a rule group template (a group with `${param}` placeholders), replacing any
+    /// earlier one of that name.
+    pub fn put_template(&self, name: &str, text: &str) -> Result<(), StoreError> {
+        let d = self.dir.join("templates");
+        fs::create_dir_all(&d).map_err(io(&d))?;
+        write_atomic(&d.join(format!("{}.yml", encode_name(name))), text.as_bytes())
+    }
+
+    /// A stored template's text.
+    pub fn template(&self, name: &str) -> Result<String, StoreError> {
+        let p = self.dir.join("templates").join(format!("{}.yml", encode_name(name)));
+        match fs::read_to_string(&p) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(format!("template {name}"))),
+            Err(e) => Err(io(&p)(e)),
+        }
+    }
+
+    /// The names of the stored templates, sorted.
+    pub fn templates(&self) -> Result<Vec<String>, StoreError> {
+        let d = self.dir.join("templates");
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&d)(e)),
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".yml").and_then(decode_name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
 /// The inverse of [`encode_name`]; `None` for names it never produces.
 pub fn decode_name(s: &str) -> Option<String> {
     let b = s.as_bytes();

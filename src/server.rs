@@ -518,6 +518,12 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/-/ready", get(ready))
         .route("/metrics", get(metrics));
     let api = api
+        .route("/api/v1/admin/rule_templates", get(admin::templates::list))
+        .route(
+            "/api/v1/admin/rule_templates/{name}",
+            get(admin::templates::get_template).put(admin::templates::put_template),
+        )
+        .route("/api/v1/admin/rule_templates/{name}/instantiate", post(admin::templates::instantiate_template))
         .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
         .route("/api/v1/admin/tsdb/delete_series", post(admin::tsdb::delete_series).put(admin::tsdb::delete_series))

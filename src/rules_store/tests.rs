@@ -122,3 +122,28 @@ fn diffs_are_unified() {
     assert!(d.contains("-        expr: cpu > 80\n+        expr: cpu > 90\n"), "{d}");
     assert_eq!(unified_diff(G1, G1, "a", "b"), "");
 }
+
+#[test]
+fn templates_are_stored_and_instantiated() {
+    let t =
+        "rules:\n  - alert: CpuHigh\n    expr: cpu{server=\"${server}\"} > ${cpu}\n    labels:\n      game: ${game}\n";
+    assert_eq!(template_params(t), ["cpu", "game", "server"]);
+    assert_eq!(template_params("${} ${a-b} ${ok}"), ["ok"]);
+    let params: std::collections::BTreeMap<String, String> = [("server", "eu-1"), ("cpu", "80"), ("game", "minecraft")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let text = instantiate(t, &params).unwrap();
+    assert!(text.contains("cpu{server=\"eu-1\"} > 80") && text.contains("game: minecraft"), "{text}");
+    let mut partial = params.clone();
+    partial.remove("cpu");
+    assert!(instantiate(t, &partial).unwrap_err().to_string().contains("without a value: cpu"));
+
+    let d = tempfile::tempdir().unwrap();
+    let s = RulesStore::open(d.path()).unwrap();
+    assert!(s.templates().unwrap().is_empty());
+    s.put_template("game pack", t).unwrap();
+    assert_eq!(s.templates().unwrap(), ["game pack"]);
+    assert_eq!(s.template("game pack").unwrap(), t);
+    assert!(matches!(s.template("nope"), Err(StoreError::NotFound(_))));
+}

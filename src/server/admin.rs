@@ -6,6 +6,7 @@
 //! Routes: `admin_rules` (versioned rule groups). Every admin route needs the `admin` role.
 
 pub mod rules;
+pub mod templates;
 pub mod tokens;
 pub mod tsdb;
 

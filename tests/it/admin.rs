@@ -400,7 +400,11 @@ async fn the_openapi_description_matches_the_server() {
     let reader = client(&s, Some(s.token(Role::Reader, "reader")));
     let mut operations = 0;
     for (path, item) in paths {
-        let concrete = path.replace("{group}", "nosuchgroup").replace("{version}", "1").replace("{id}", "nosuchtoken");
+        let concrete = path
+            .replace("{group}", "nosuchgroup")
+            .replace("{version}", "1")
+            .replace("{id}", "nosuchtoken")
+            .replace("{name}", "nosuchtemplate");
         for (method, _) in item.as_object().unwrap().iter().filter(|(k, _)| *k != "parameters") {
             let m: reqwest::Method = method.to_uppercase().parse().unwrap();
             let (st, v) = admin.send(m.clone(), &concrete, None).await;
@@ -441,4 +445,47 @@ async fn oversized_admin_bodies_are_refused_in_the_envelope() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_template_makes_one_group_per_target() {
+    let s = TestServer::start().await;
+    let admin = client(&s, Some(s.token(Role::Admin, "ops")));
+    let pack = "interval: 15s\nrules:\n  - alert: CpuHigh\n    expr: cpu{server=\"${server}\"} > ${cpu_threshold}\n    labels:\n      game: ${game}\n      severity: warning\n";
+    // A template that is not a valid group even with its parameters filled in is refused.
+    let (st, v) = admin.put("/api/v1/admin/rule_templates/bad", "rules:\n  - alert: X\n    expr: cpu >\n").await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = admin.put("/api/v1/admin/rule_templates/gameserver", pack).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["params"], serde_json::json!(["cpu_threshold", "game", "server"]));
+    let (_, v) = admin.get("/api/v1/admin/rule_templates").await;
+    assert_eq!(v["data"]["templates"][0]["name"], "gameserver", "{v}");
+
+    // A target missing a parameter refuses the whole call: nothing is stored.
+    let bad = r#"{"targets": [{"group": "mc-eu-1", "params": {"server": "eu-1", "cpu_threshold": "80", "game": "minecraft"}},
+                              {"group": "mc-eu-2", "params": {"server": "eu-2", "game": "minecraft"}}]}"#;
+    let (st, v) = admin.post("/api/v1/admin/rule_templates/gameserver/instantiate", bad).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("mc-eu-2") && v["error"].as_str().unwrap().contains("cpu_threshold"),
+        "{v}"
+    );
+    assert_eq!(admin.get("/api/v1/admin/rules/mc-eu-1").await.0, 404);
+
+    let good = r#"{"message": "new servers", "targets": [
+        {"group": "mc-eu-1", "params": {"server": "eu-1", "cpu_threshold": "80", "game": "minecraft"}},
+        {"group": "mc-eu-2", "params": {"server": "eu-2", "cpu_threshold": "90", "game": "minecraft"}},
+        {"group": "valheim-us-1", "params": {"server": "us-1", "cpu_threshold": "70", "game": "valheim"}}]}"#;
+    let (st, v) = admin.post("/api/v1/admin/rule_templates/gameserver/instantiate", good).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["groups"].as_array().unwrap().len(), 3);
+    let (_, v) = admin.get("/api/v1/admin/rules/mc-eu-2").await;
+    let text = v["data"]["text"].as_str().unwrap();
+    assert!(text.contains("cpu{server=\"eu-2\"} > 90") && text.contains("game: minecraft"), "{text}");
+    let (_, rules) = admin.get("/api/v1/rules").await;
+    assert_eq!(rules["data"]["groups"].as_array().unwrap().len(), 3, "all three run");
+    let puts = audit(&admin, "action=rule.put").await;
+    assert_eq!(puts.len(), 3);
+    assert!(puts.iter().all(|e| e["justification"] == "template gameserver"), "{puts:?}");
+    assert_eq!(audit(&admin, "action=rule_template.put").await.len(), 1, "the refused template left no entry");
 }

@@ -32,15 +32,15 @@ use crate::server::json::success_value;
 
 type Params = Query<HashMap<String, String>>;
 
-fn admin(st: &AppState) -> Result<Arc<Admin>, ApiError> {
+pub(crate) fn admin(st: &AppState) -> Result<Arc<Admin>, ApiError> {
     st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
 }
 
-fn service(st: &AppState) -> Result<Arc<crate::rules_service::RulesService>, ApiError> {
+pub(crate) fn service(st: &AppState) -> Result<Arc<crate::rules_service::RulesService>, ApiError> {
     st.rules.get().cloned().ok_or_else(|| ApiError::unavailable("the rule engine is starting up"))
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Invalid(m) => ApiError::bad_data(m),
         e @ (StoreError::NotFound(_) | StoreError::NoVersion { .. }) => {
@@ -51,7 +51,7 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn version_json(v: &Version) -> Json {
+pub(crate) fn version_json(v: &Version) -> Json {
     json!({
         "version": v.version,
         "time": crate::server::rules_api::go_time(v.time_ms),
@@ -66,13 +66,13 @@ fn change_json(group: &str, c: &Change) -> Json {
     json!({"group": group, "version": version_json(&c.version)})
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?.map_err(store_error)
 }
 
-fn read_only_check(st: &AppState, group: &str) -> Result<(), ApiError> {
+pub(crate) fn read_only_check(st: &AppState, group: &str) -> Result<(), ApiError> {
     if service(st)?.file_group_names().iter().any(|n| n == group) {
         return Err(store_error(StoreError::ReadOnly(group.to_string())));
     }
@@ -94,7 +94,7 @@ async fn apply(st: &AppState, adm: &Arc<Admin>, group: &str, before: Option<Stri
 /// One audited change of a group: the entry (`action`, `before` and `after` texts) first, then
 /// `op` on the store as `actor`, then the reload (which puts `before` back if it fails).
 #[allow(clippy::too_many_arguments)]
-async fn change(
+pub(crate) async fn change(
     st: &AppState,
     adm: &Arc<Admin>,
     actor: &Actor,
