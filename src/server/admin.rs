@@ -93,6 +93,14 @@ pub fn audit_sink(log: Arc<crate::audit::AuditLog>) -> AuditSink {
     })
 }
 
+/// The `justification` a destructive action needs (`doing`: what, for the error message).
+pub fn required_justification(given: Option<&str>, doing: &str) -> Result<String, ApiError> {
+    given
+        .filter(|j| !j.trim().is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_data(format!("{doing} needs a \"justification\"")))
+}
+
 /// Runs `act` as an audited action of `actor` (see [`Admin::audited`]): `action` on `target`,
 /// with `after` describing the change and `justification` (the caller's comment), if any.
 pub async fn audited<T>(

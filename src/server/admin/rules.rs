@@ -26,7 +26,7 @@ use serde_json::{Value as Json, json};
 
 use crate::rules_store::{Change, StoreError, Version, unified_diff, validate_group};
 use crate::server::AppState;
-use crate::server::admin::{Actor, Admin, AuditEvent, SmallBody};
+use crate::server::admin::{Actor, Admin, AuditEvent, SmallBody, required_justification};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
@@ -186,11 +186,7 @@ pub async fn delete_group(
 ) -> Result<Response, ApiError> {
     let adm = admin(&st)?;
     read_only_check(&st, &group)?;
-    let justification = p
-        .get("justification")
-        .filter(|j| !j.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::bad_data("deleting a rule group needs a \"justification\""))?;
+    let justification = required_justification(p.get("justification").map(String::as_str), "deleting a rule group")?;
     let (a2, g2) = (adm.clone(), group.clone());
     let before = blocking(move || a2.rules.current(&g2)).await?.map(|c| c.text);
     let Some(before_text) = before else { return Err(store_error(StoreError::NotFound(group))) };

@@ -16,7 +16,7 @@ use serde_json::{Value as Json, json};
 
 use crate::auth::{AuthError, Role, TokenInfo};
 use crate::server::AppState;
-use crate::server::admin::{Actor, AuditEvent, SmallBody};
+use crate::server::admin::{Actor, AuditEvent, SmallBody, required_justification};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
@@ -100,11 +100,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     Query(p): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let justification = p
-        .get("justification")
-        .filter(|j| !j.trim().is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::bad_data("revoking a token needs a \"justification\""))?;
+    let justification = required_justification(p.get("justification").map(String::as_str), "revoking a token")?;
     let before = st.auth.tokens().list().into_iter().find(|t| t.id == id);
     let Some(before) = before else { return Err(auth_error(AuthError::UnknownToken(id))) };
     let admin = st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))?;

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::server::AppState;
-use crate::server::admin::{Actor, Admin, AuditEvent};
+use crate::server::admin::{Actor, Admin, AuditEvent, required_justification};
 use crate::server::api::match_sets;
 use crate::server::errors::ApiError;
 use crate::server::json::success_value;
@@ -54,11 +54,7 @@ pub async fn delete_series(State(st): State<Arc<AppState>>, actor: Actor, p: Par
     if start > end {
         return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
     }
-    let justification = p
-        .get("justification")
-        .filter(|j| !j.trim().is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::bad_data("deleting series needs a \"justification\""))?;
+    let justification = required_justification(p.get("justification"), "deleting series")?;
     let selectors: Vec<&str> = p.all("match[]");
     let after = json!({"match": selectors, "start": start, "end": end});
     let ev = event(&actor, "tsdb.delete_series", selectors.join(" "), after, Some(justification));
