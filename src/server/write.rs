@@ -254,6 +254,8 @@ pub fn ingest(
         summary: WriteSummary::default(),
         rules,
         strings: HashSet::new(),
+        scope,
+        out_of_scope: None,
     };
     let staged = {
         let mut buf = BUFFERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
@@ -263,30 +265,13 @@ pub fn ingest(
                 e => WriteFailure::BadRequest(e.to_string()),
             })
             .and_then(|()| match proto {
-                Protocol::V1 => {
-                    if !scope.is_empty() {
-                        let req = remote::v1::WriteRequest::decode(buf.as_slice())
-                            .map_err(|e| WriteFailure::BadRequest(remote::DecodeError::from(e).to_string()))?;
-                        for ts in &req.timeseries {
-                            check_scope(ts.labels.iter().map(|l| (l.name.as_slice(), l.value.as_slice())), scope)?;
-                        }
-                    }
-                    w.write_v1(st, &buf)
-                }
+                Protocol::V1 => w.write_v1(st, &buf),
                 Protocol::V2 => {
                     let req = remote::v2::Request::decode(buf.as_slice())
                         .map_err(|e| WriteFailure::BadRequest(remote::DecodeError::from(e).to_string()))?;
                     check_series_count(req.timeseries.len(), cfg.max_series_per_request)?;
-                    if !scope.is_empty() {
-                        let mut raw = Vec::new();
-                        for ts in &req.timeseries {
-                            remote::v2_label_pairs(&req.symbols, &ts.labels_refs, &mut raw)
-                                .map_err(|e| WriteFailure::BadRequest(e.to_string()))?;
-                            check_scope(raw.iter().copied(), scope)?;
-                        }
-                    }
                     w.write_v2(st, &req);
-                    Ok(())
+                    w.out_of_scope.take().map_or(Ok(()), Err)
                 }
             });
         // Do not keep a huge buffer around after an unusually large request.
@@ -336,6 +321,10 @@ struct Writer<'a> {
     /// request creating thousands of series repeats the same names and values (`job`,
     /// `instance`) in each, and the staged label sets live until the commit.
     strings: HashSet<Arc<str>>,
+    /// A scoped token's labels: a series without them refuses the whole request, which is
+    /// then rolled back like any failed request.
+    scope: &'a [(String, String)],
+    out_of_scope: Option<WriteFailure>,
 }
 
 impl Writer<'_> {
@@ -347,6 +336,9 @@ impl Writer<'_> {
         let metadata = remote::wire::decode_v1(buf, |ts| {
             count += 1;
             if count > max {
+                return false;
+            }
+            if !self.in_scope(&ts.labels) {
                 return false;
             }
             let n = ts.samples.len() as u64;
@@ -362,6 +354,9 @@ impl Writer<'_> {
             true
         })
         .map_err(|e| WriteFailure::BadRequest(remote::DecodeError::from(e).to_string()))?;
+        if let Some(e) = self.out_of_scope.take() {
+            return Err(e);
+        }
         if count > max {
             return Err(WriteFailure::BadRequest(format!("request has more than {max} series, the limit")));
         }
@@ -377,6 +372,21 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Whether a series' labels are within the token's scope; if not, the refusal is kept in
+    /// `out_of_scope` and the caller stops the request.
+    fn in_scope(&mut self, labels: &[(&[u8], &[u8])]) -> bool {
+        if self.scope.is_empty() {
+            return true;
+        }
+        match check_scope(labels.iter().copied(), self.scope) {
+            Ok(()) => true,
+            Err(e) => {
+                self.out_of_scope = Some(e);
+                false
+            }
+        }
+    }
+
     fn write_v2(&mut self, st: &AppState, req: &remote::v2::Request) {
         let mut raw: Vec<(&[u8], &[u8])> = Vec::with_capacity(16);
         let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
@@ -386,8 +396,11 @@ impl Writer<'_> {
             self.summary.samples_total += n;
             self.summary.histograms_total += ts.histograms.len() as u64;
             let samples = ts.samples.iter().map(|s| (s.timestamp, s.value));
-            let res = remote::v2_label_pairs(&req.symbols, &ts.labels_refs, &mut raw)
-                .and_then(|_| self.append_series(&raw, &mut pairs, samples));
+            let labeled = remote::v2_label_pairs(&req.symbols, &ts.labels_refs, &mut raw);
+            if labeled.is_ok() && !self.in_scope(&raw) {
+                break;
+            }
+            let res = labeled.and_then(|_| self.append_series(&raw, &mut pairs, samples));
             if let Err(e) = res {
                 self.reject_series(&e, n + ts.histograms.len() as u64);
                 continue;
