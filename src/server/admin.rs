@@ -41,17 +41,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     }
 }
 
-/// One audit entry as the admin API describes an action.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditEvent {
-    pub actor: Actor,
-    pub action: String,
-    pub target: String,
-    pub before: Option<Json>,
-    pub after: Option<Json>,
-    pub justification: Option<String>,
-    /// `ok`, `refused: ...` or `error: ...`.
-    pub result: String,
+/// An audit entry as the admin API writes it: the log's own [`crate::audit::Record`].
+pub type AuditEvent = crate::audit::Record;
+
+impl Actor {
+    /// An entry of this actor for `action` on `target` (result `ok`; set what else applies).
+    pub fn event(&self, action: &str, target: impl Into<String>) -> AuditEvent {
+        AuditEvent {
+            actor: self.subject.clone(),
+            role: self.role.clone(),
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            action: action.into(),
+            target: target.into(),
+            result: "ok".into(),
+            ..AuditEvent::default()
+        }
+    }
+}
+
+/// The admin API, or 503 while it is not set up yet.
+pub fn admin(st: &crate::server::AppState) -> Result<Arc<Admin>, ApiError> {
+    st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
 }
 
 /// Largest body of an admin or notification request (a rule group, a token request, a
@@ -76,21 +87,7 @@ pub type AuditSink = Arc<dyn Fn(AuditEvent) -> Result<(), String> + Send + Sync>
 
 /// The sink that writes to the audit log (group-committed and fsync'd before it returns).
 pub fn audit_sink(log: Arc<crate::audit::AuditLog>) -> AuditSink {
-    Arc::new(move |ev: AuditEvent| {
-        let rec = crate::audit::Record {
-            actor: ev.actor.subject,
-            role: ev.actor.role,
-            source_ip: ev.actor.source_ip,
-            user_agent: ev.actor.user_agent,
-            action: ev.action,
-            target: ev.target,
-            before: ev.before,
-            after: ev.after,
-            justification: ev.justification,
-            result: ev.result,
-        };
-        log.append(rec).map(|_| ()).map_err(|e| e.to_string())
-    })
+    Arc::new(move |ev: AuditEvent| log.append(ev).map(|_| ()).map_err(|e| e.to_string()))
 }
 
 /// The `justification` a destructive action needs (`doing`: what, for the error message).
@@ -112,17 +109,9 @@ pub async fn audited<T>(
     justification: Option<String>,
     act: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let admin = st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))?;
-    let ev = AuditEvent {
-        actor: actor.clone(),
-        action: action.into(),
-        target,
-        before: None,
-        after,
-        justification: justification.filter(|j| !j.is_empty()),
-        result: "ok".into(),
-    };
-    admin.audited(ev, act).await
+    let ev =
+        AuditEvent { after, justification: justification.filter(|j| !j.is_empty()), ..actor.event(action, target) };
+    admin(st)?.audited(ev, act).await
 }
 
 /// The admin API's state.

@@ -116,19 +116,17 @@ pub fn refusal(e: AuthError, need: Permission) -> Response {
 /// Writes an `auth.failure` entry in the background (the refusal does not wait for it).
 fn audit_refusal(st: &Arc<AppState>, req: &Request, peer: IpAddr, need: Permission, e: &AuthError) {
     let Some(admin) = st.admin.get().cloned() else { return };
+    let who = Actor {
+        subject: subject_hint(e),
+        role: String::new(),
+        source_ip: peer.to_string(),
+        user_agent: user_agent(req),
+    };
+    let target = format!("{} {}", req.method(), req.uri().path());
     let ev = AuditEvent {
-        actor: Actor {
-            subject: subject_hint(e),
-            role: String::new(),
-            source_ip: peer.to_string(),
-            user_agent: user_agent(req),
-        },
-        action: "auth.failure".into(),
-        target: format!("{} {}", req.method(), req.uri().path()),
-        before: None,
         after: Some(serde_json::json!({"needed": need.as_str()})),
-        justification: None,
         result: format!("refused: {e}"),
+        ..who.event("auth.failure", target)
     };
     tokio::spawn(async move {
         let _ = admin.record(ev).await;

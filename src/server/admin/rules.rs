@@ -26,15 +26,11 @@ use serde_json::{Value as Json, json};
 
 use crate::rules_store::{Change, StoreError, Version, unified_diff, validate_group};
 use crate::server::AppState;
-use crate::server::admin::{Actor, Admin, AuditEvent, SmallBody, required_justification};
+use crate::server::admin::{Actor, Admin, AuditEvent, SmallBody, admin, required_justification};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
 type Params = Query<HashMap<String, String>>;
-
-pub(crate) fn admin(st: &AppState) -> Result<Arc<Admin>, ApiError> {
-    st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
-}
 
 pub(crate) fn service(st: &AppState) -> Result<Arc<crate::rules_service::RulesService>, ApiError> {
     st.rules.get().cloned().ok_or_else(|| ApiError::unavailable("the rule engine is starting up"))
@@ -105,13 +101,10 @@ pub(crate) async fn change(
     op: impl FnOnce(&crate::rules_store::RulesStore, &str, i64) -> Result<Change, StoreError> + Send + 'static,
 ) -> Result<Change, ApiError> {
     let ev = AuditEvent {
-        actor: actor.clone(),
-        action: action.into(),
-        target: group.to_string(),
         before: before.clone().map(Json::String),
         after: after.map(Json::String),
         justification: justification.filter(|j| !j.is_empty()),
-        result: "ok".into(),
+        ..actor.event(action, group)
     };
     let now = (st.clock)();
     adm.audited(ev, async {

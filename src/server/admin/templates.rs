@@ -22,8 +22,8 @@ use serde_json::{Value as Json, json};
 
 use crate::rules_store::{StoreError, instantiate, template_params, validate_group};
 use crate::server::AppState;
-use crate::server::admin::rules::{admin, blocking, change, read_only_check, service, store_error, version_json};
-use crate::server::admin::{Actor, AuditEvent, SmallBody};
+use crate::server::admin::rules::{blocking, change, read_only_check, service, store_error, version_json};
+use crate::server::admin::{Actor, AuditEvent, SmallBody, admin};
 use crate::server::errors::ApiError;
 use crate::server::json::success_value;
 
@@ -62,13 +62,9 @@ pub async fn put_template(
     let (a2, n2) = (adm.clone(), name.clone());
     let before = blocking(move || Ok(a2.rules.template(&n2).ok())).await?;
     let ev = AuditEvent {
-        actor,
-        action: "rule_template.put".into(),
-        target: name.clone(),
         before: before.map(Json::String),
         after: Some(Json::String(text.clone())),
-        justification: None,
-        result: "ok".into(),
+        ..actor.event("rule_template.put", name.clone())
     };
     let (a2, n2) = (adm.clone(), name.clone());
     adm.audited(ev, blocking(move || a2.rules.put_template(&n2, &text))).await?;

@@ -16,7 +16,7 @@ use serde_json::{Value as Json, json};
 
 use crate::auth::{AuthError, Role, TokenInfo};
 use crate::server::AppState;
-use crate::server::admin::{Actor, AuditEvent, SmallBody, required_justification};
+use crate::server::admin::{Actor, AuditEvent, SmallBody, admin, required_justification};
 use crate::server::errors::{ApiError, ErrorType};
 use crate::server::json::success_value;
 
@@ -69,15 +69,10 @@ pub async fn create(
         return Err(ApiError::bad_data("invalid ttl: must be positive"));
     }
     let subject = if b.subject.trim().is_empty() { format!("token-by-{}", actor.subject) } else { b.subject.clone() };
-    let admin = st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))?;
+    let admin = admin(&st)?;
     let ev = AuditEvent {
-        actor: actor.clone(),
-        action: "token.create".into(),
-        target: subject.clone(),
-        before: None,
         after: Some(json!({"role": role.as_str(), "ttl": b.ttl, "subject": subject, "scope": b.scope})),
-        justification: None,
-        result: "ok".into(),
+        ..actor.event("token.create", subject.clone())
     };
     let scope: Vec<(String, String)> = b.scope.into_iter().collect();
     let (token, info) = admin
@@ -103,15 +98,11 @@ pub async fn revoke(
     let justification = required_justification(p.get("justification").map(String::as_str), "revoking a token")?;
     let before = st.auth.tokens().list().into_iter().find(|t| t.id == id);
     let Some(before) = before else { return Err(auth_error(AuthError::UnknownToken(id))) };
-    let admin = st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))?;
+    let admin = admin(&st)?;
     let ev = AuditEvent {
-        actor: actor.clone(),
-        action: "token.revoke".into(),
-        target: id.clone(),
         before: Some(info_json(&before)),
-        after: None,
         justification: Some(justification),
-        result: "ok".into(),
+        ..actor.event("token.revoke", id.clone())
     };
     let info = admin
         .audited(ev, async {

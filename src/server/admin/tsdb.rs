@@ -16,15 +16,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::server::AppState;
-use crate::server::admin::{Actor, Admin, AuditEvent, required_justification};
+use crate::server::admin::{Actor, AuditEvent, admin, required_justification};
 use crate::server::api::match_sets;
 use crate::server::errors::ApiError;
 use crate::server::json::success_value;
 use crate::server::params::{MAX_TIME, MIN_TIME, Params};
-
-fn admin(st: &AppState) -> Result<Arc<Admin>, ApiError> {
-    st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
-}
 
 fn event(
     actor: &Actor,
@@ -33,15 +29,7 @@ fn event(
     after: serde_json::Value,
     justification: Option<String>,
 ) -> AuditEvent {
-    AuditEvent {
-        actor: actor.clone(),
-        action: action.into(),
-        target,
-        before: None,
-        after: Some(after),
-        justification,
-        result: "ok".into(),
-    }
+    AuditEvent { after: Some(after), justification, ..actor.event(action, target) }
 }
 
 pub async fn delete_series(State(st): State<Arc<AppState>>, actor: Actor, p: Params) -> Result<Response, ApiError> {
