@@ -532,6 +532,21 @@ impl Db {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove stale snapshot", &tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create snapshot dir", &tmp, e))?;
+        let written = self.snapshot_into(&tmp, with_head);
+        if written.is_err() {
+            // No half snapshot is left behind.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        let n = written?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::io("rename snapshot dir", dest, e))?;
+        if let Some(parent) = dest.parent() {
+            crate::block::sync_dir(parent)?;
+        }
+        Ok(n)
+    }
+
+    /// The blocks and (optionally) the head of a snapshot, written into `tmp`.
+    fn snapshot_into(&self, tmp: &Path, with_head: bool) -> Result<usize> {
         let blocks = self.blocks.read().clone();
         let mut n = 0;
         for b in blocks.iter() {
@@ -542,15 +557,11 @@ impl Db {
         if with_head && self.head.num_series() > 0 && self.head.max_time() >= self.head.min_time() {
             let (mint, maxt) = (self.head.min_time(), self.head.max_time());
             let reader: Arc<dyn BlockReader> = Arc::new(self.head.range_reader(mint, maxt));
-            if self.compactor.compact(&tmp, &[reader], &[], mint, maxt + 1, None)?.is_some() {
+            if self.compactor.compact(tmp, &[reader], &[], mint, maxt + 1, None)?.is_some() {
                 n += 1;
             }
         }
-        crate::block::sync_dir(&tmp)?;
-        std::fs::rename(&tmp, dest).map_err(|e| Error::io("rename snapshot dir", dest, e))?;
-        if let Some(parent) = dest.parent() {
-            crate::block::sync_dir(parent)?;
-        }
+        crate::block::sync_dir(tmp)?;
         Ok(n)
     }
 
