@@ -244,9 +244,11 @@ pub async fn start_with_clock(
     );
     let audit = crate::audit::AuditLog::open(&cfg.data_dir.join("audit"), crate::audit::AuditOptions::default())
         .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let rules_store = crate::rules_store::RulesStore::open(&cfg.data_dir.join("rules-api"))
+        .map_err(|e| anyhow::anyhow!("opening the rule store: {e}"))?;
+    rules_store.reconcile().map_err(|e| anyhow::anyhow!("reconciling the rule store: {e}"))?;
     let admin = Arc::new(crate::server::admin::Admin {
-        rules: crate::rules_store::RulesStore::open(&cfg.data_dir.join("rules-api"))
-            .map_err(|e| anyhow::anyhow!("opening the rule store: {e}"))?,
+        rules: rules_store,
         audit: crate::server::admin::audit_sink(audit.clone()),
     });
     let state = Arc::new(AppState {
@@ -526,6 +528,12 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/api/v1/admin/rule_templates/{name}/instantiate", post(admin::templates::instantiate_template))
         .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
+        .route("/api/v1/admin/users", get(admin::users::list))
+        .route("/api/v1/admin/users/{name}", axum::routing::put(admin::users::put).delete(admin::users::delete))
+        .route(
+            "/api/v1/admin/escalations",
+            get(admin::escalations::list).put(admin::escalations::put).delete(admin::escalations::delete),
+        )
         .route("/api/v1/admin/tsdb/delete_series", post(admin::tsdb::delete_series).put(admin::tsdb::delete_series))
         .route(
             "/api/v1/admin/tsdb/clean_tombstones",

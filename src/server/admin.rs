@@ -3,12 +3,16 @@
 //! written (and fsync'd) *before* the action is applied, and an action whose entry cannot be
 //! written is refused; an action that then fails leaves a second entry with its error.
 //!
-//! Routes: `admin_rules` (versioned rule groups). Every admin route needs the `admin` role.
+//! Routes: [`rules`] (versioned rule groups), [`templates`], [`tokens`], [`users`],
+//! [`escalations`], [`tsdb`]; the audit log's own routes are in `audit_api`. Every admin
+//! route needs the `admin` role.
 
+pub mod escalations;
 pub mod rules;
 pub mod templates;
 pub mod tokens;
 pub mod tsdb;
+pub mod users;
 
 use std::sync::Arc;
 
