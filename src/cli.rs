@@ -248,6 +248,18 @@ pub struct ServeArgs {
     /// Block retention (Prometheus duration, e.g. 30d; 0 keeps blocks forever). [default: 15d]
     #[arg(long)]
     pub retention: Option<PromDuration>,
+    /// Audit log retention, separate from --retention (0 keeps the log forever). [default: 0]
+    #[arg(long)]
+    pub audit_retention: Option<PromDuration>,
+    /// Largest admin or notification API request body in bytes. [default: 1048576]
+    #[arg(long)]
+    pub admin_max_body_bytes: Option<usize>,
+    /// Basic-auth users file (YAML, argon2 hashes). [default: <data-dir>/auth/users.yml]
+    #[arg(long)]
+    pub auth_users_file: Option<PathBuf>,
+    /// Require credentials for queries and writes on a loopback listener too. [default: false]
+    #[arg(long)]
+    pub auth_require_on_loopback: Option<bool>,
     /// Interval of the background compaction/retention task. [default: 1m]
     #[arg(long)]
     pub maintain_interval: Option<PromDuration>,
@@ -341,6 +353,10 @@ impl ServeArgs {
         set(&mut cfg.tls.cert_file, &self.tls_cert_file);
         set(&mut cfg.tls.key_file, &self.tls_key_file);
         set(&mut cfg.storage.retention, &self.retention);
+        set(&mut cfg.audit.retention, &self.audit_retention);
+        set(&mut cfg.admin.max_body_bytes, &self.admin_max_body_bytes);
+        set(&mut cfg.auth.basic_auth_users_file, &self.auth_users_file);
+        set(&mut cfg.auth.require_on_loopback, &self.auth_require_on_loopback);
         set(&mut cfg.storage.maintain_interval, &self.maintain_interval);
         set(&mut cfg.storage.wal_fsync, &self.wal_fsync);
         set(&mut cfg.storage.out_of_order_time_window, &self.out_of_order_time_window);

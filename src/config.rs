@@ -26,6 +26,36 @@ pub struct Config {
     /// Authentication and authorisation (docs/security.md).
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    /// The admin API (docs/admin-api.md).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// The audit log (docs/format/audit.md).
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Limits of the admin API and of the notification API's requests.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Largest body of an admin or notification request (a rule group, a token request, a
+    /// silence); larger ones get 413 before they are read whole.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { max_body_bytes: 1 << 20 }
+    }
+}
+
+/// The audit log's own retention, separate from the metrics'.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Audit segments whose every entry is older than this are removed (0, the default, keeps
+    /// the log forever: never shorter than the metrics' retention unless set so).
+    pub retention: PromDuration,
 }
 
 /// The listener's certificate and key (PEM), served with rustls.
@@ -203,6 +233,8 @@ impl Default for Config {
             rules: RulesConfig::default(),
             alerting: AlertingConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            admin: AdminConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -318,6 +350,9 @@ impl Config {
         if self.alerting.alertmanager_timeout.0 == Duration::ZERO {
             return bad("alerting.alertmanager_timeout must be positive");
         }
+        if self.admin.max_body_bytes < 1024 {
+            return bad("admin.max_body_bytes must be at least 1024");
+        }
         self.fsync_policy()?;
         self.auth.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
@@ -342,6 +377,10 @@ impl Config {
             ("log-format", format!("{:?}", self.log.format).to_lowercase()),
             ("log-level", self.log.level.clone()),
             ("retention", self.storage.retention.to_string()),
+            ("audit-retention", self.audit.retention.to_string()),
+            ("admin-max-body-bytes", self.admin.max_body_bytes.to_string()),
+            ("auth-users-file", self.auth.basic_auth_users_file.display().to_string()),
+            ("auth-require-on-loopback", self.auth.require_on_loopback.to_string()),
             ("maintain-interval", self.storage.maintain_interval.to_string()),
             ("wal-fsync", self.storage.wal_fsync.clone()),
             ("out-of-order-time-window", self.storage.out_of_order_time_window.to_string()),

@@ -277,6 +277,14 @@ pub async fn start_with_clock(
     register_server_metrics(&state);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (maintain_tx, maintain_rx) = mpsc::unbounded_channel();
+    if !state.cfg.audit.retention.0.is_zero() {
+        let (audit_ret, metrics_ret) = (state.cfg.audit.retention.0, state.cfg.storage.retention.0);
+        if metrics_ret.is_zero() || audit_ret < metrics_ret {
+            tracing::warn!(audit_retention = %state.cfg.audit.retention, retention = %state.cfg.storage.retention,
+                "the audit log is kept for less time than the metrics");
+        }
+        tokio::spawn(audit_retention(state.clone(), audit.clone(), shutdown_rx.clone()));
+    }
     let app = router(state.clone(), audit);
     tokio::spawn(auth_maintenance(state.auth.clone(), shutdown_rx.clone()));
     let scheme = if state.cfg.tls.enabled() { "https" } else { "http" };
@@ -461,6 +469,25 @@ async fn shutdown_signal() {
 
 /// Re-reads the token and user files (changes made by the CLI while serving) and prunes the
 /// rate limiters, every 5 s until shutdown.
+/// Applies `audit.retention` at start and then every hour.
+async fn audit_retention(st: Arc<AppState>, log: Arc<crate::audit::AuditLog>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let keep_ms = i64::try_from(st.cfg.audit.retention.0.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let (l, cutoff) = (log.clone(), st.now().saturating_sub(keep_ms));
+                match tokio::task::spawn_blocking(move || l.apply_retention(cutoff)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "audit log retention failed"),
+                    Err(e) => tracing::error!(error = %e, "audit log retention panicked"),
+                }
+            }
+            _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+        }
+    }
+}
+
 async fn auth_maintenance(auth: Arc<crate::auth::Authenticator>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
