@@ -23,6 +23,7 @@ pub use storage;
 
 pub mod alert;
 pub mod alerting;
+pub mod anomaly;
 pub mod file;
 pub mod group;
 pub mod manager;
