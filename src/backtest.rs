@@ -45,6 +45,15 @@ pub struct Plan {
     pub max_steps: u64,
 }
 
+impl Plan {
+    /// Evaluations at `step_ms` from `from` to `to`, both included (`from <= to`, `step_ms > 0`).
+    fn steps(&self, step_ms: i64) -> u64 {
+        // In i128: the span of two extreme timestamps does not fit an i64.
+        let n = (i128::from(self.to_ms) - i128::from(self.from_ms)) / i128::from(step_ms) + 1;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+}
+
 /// One group on its way through the window.
 struct GroupRun {
     group: Group,
@@ -79,7 +88,7 @@ impl Backtest {
         for def in &rf.groups {
             let group = Group::new(file, def, opts)?;
             let step_ms = plan.step_ms.unwrap_or(group.interval_ms());
-            let steps = u64::try_from((plan.to_ms - plan.from_ms) / step_ms).unwrap_or(u64::MAX).saturating_add(1);
+            let steps = plan.steps(step_ms);
             if plan.max_steps > 0 && steps > plan.max_steps {
                 anyhow::bail!(
                     "group {:?} would be evaluated {steps} times ({} to {} every {}), more than --max-steps {}; \
@@ -99,7 +108,7 @@ impl Backtest {
 
     /// Group evaluations the run will do.
     pub fn evaluations(&self) -> u64 {
-        self.runs.iter().map(|r| ((self.plan.to_ms - self.plan.from_ms) / r.step_ms) as u64 + 1).sum()
+        self.runs.iter().map(|r| self.plan.steps(r.step_ms)).fold(0, u64::saturating_add)
     }
 
     /// The series these rules write, to hide from the stored history.

@@ -106,25 +106,13 @@ impl Querier for ShadowedQuerier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backtest::tests::{HeadQ, head_with};
     use storage::{Sample, labels};
 
     /// A head with the given series, read as stored history.
     fn stored(series: &[(Labels, &[(i64, f64)])]) -> Arc<dyn Queryable> {
-        let head = Head::open(HeadOptions::default()).unwrap();
-        let mut app = head.appender();
-        for (l, samples) in series {
-            for &(t, v) in *samples {
-                app.append(None, l, t, v).unwrap();
-            }
-        }
-        Box::new(app).commit().unwrap();
-        struct H(Arc<Head>);
-        impl Queryable for H {
-            fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn Querier>> {
-                Ok(Box::new(BlockQuerier::new(&self.0.range_reader(mint, maxt), mint, maxt)?))
-            }
-        }
-        Arc::new(H(head))
+        let series: Vec<(Labels, Vec<(i64, f64)>)> = series.iter().map(|(l, s)| (l.clone(), s.to_vec())).collect();
+        Arc::new(HeadQ(head_with(&series)))
     }
 
     fn read(q: &dyn Queryable, m: Matcher) -> Vec<(String, Vec<Sample>)> {

@@ -16,7 +16,7 @@ use super::*;
 const M: i64 = 60_000;
 
 /// A head read as storage reads it.
-struct HeadQ(Arc<Head>);
+pub(super) struct HeadQ(pub(super) Arc<Head>);
 
 impl Queryable for HeadQ {
     fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn Querier>> {
@@ -38,7 +38,7 @@ fn history() -> Vec<(Labels, Vec<(i64, f64)>)> {
     ]
 }
 
-fn head_with(series: &[(Labels, Vec<(i64, f64)>)]) -> Arc<Head> {
+pub(super) fn head_with(series: &[(Labels, Vec<(i64, f64)>)]) -> Arc<Head> {
     let head = Head::open(HeadOptions::default()).unwrap();
     let mut app = Appendable::appender(&head);
     for (l, samples) in series {
@@ -245,6 +245,10 @@ fn bad_windows_are_refused() {
         "group \"cpu\" would be evaluated 61 times (1970-01-01T00:00:00Z to 1970-01-01T01:00:00Z every 1m), \
          more than --max-steps 60; use a longer --step, a shorter window or a larger --max-steps"
     );
+    // The widest window the time parser accepts is counted, not overflowed.
+    let (min, max) = (crate::server::params::MIN_TIME, crate::server::params::MAX_TIME);
+    let e = err(Plan { from_ms: min, to_ms: max, step_ms: None, max_steps: 100_000 });
+    assert!(e.contains("would be evaluated 307443663375266 times"), "{e}");
     // The same window at the limit, or with a longer step, is fine.
     assert!(Backtest::new("r.yml", &rf, &GroupOptions::default(), Plan { max_steps: 61, ..plan(0, 60) }).is_ok());
     let bt = Backtest::new(

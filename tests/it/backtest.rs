@@ -2,28 +2,17 @@
 //! on-disk blocks, the real binary replaying a rule file over it, exact alerts and summary.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use expect_test::expect;
 
 use crate::harness::TestServer;
+use crate::rules_cli::Run;
 
 /// 2025-12-01T01:30:00Z: the history crosses the 02:00 block boundary half an hour in.
 const BASE_S: i64 = 1_764_552_600;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn tickdb(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_tickdb")).args(args).output().expect("run");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("utf8"),
-        stderr: String::from_utf8(out.stderr).expect("utf8"),
-    }
+    crate::rules_cli::tickdb(args, &std::env::temp_dir())
 }
 
 fn s(p: &Path) -> &str {
