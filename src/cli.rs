@@ -1,5 +1,5 @@
 //! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
-//! check`, `tickdb rules test`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
+//! check|test|backtest`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
 //! `tickdb audit verify`, `tickdb audit export`.
 
 use std::net::SocketAddr;
@@ -44,10 +44,12 @@ Then point Prometheus at it:\n  remote_write:\n    - url: http://HOST:9201/api/v
 tickdb tsdb import --format openmetrics metrics.om --data-dir ./data"
     )]
     Tsdb(TsdbCommand),
-    /// Validate rule files and run rule unit tests (like `promtool check rules` / `test rules`).
+    /// Validate rule files, run rule unit tests (like `promtool check rules` / `test rules`), and
+    /// backtest rules over stored history.
     #[command(
         subcommand,
-        after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml"
+        after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml\n  \
+tickdb rules backtest rules/alerts.yml --from now-7d --to now"
     )]
     Rules(RulesCommand),
     /// Create, list and revoke API tokens (docs/security.md).
@@ -147,6 +149,53 @@ exp_alerts: []        # pending (for: 1m), not firing yet\n\n\
 Expected alerts list their labels and rendered annotations (exp_labels, exp_annotations).\n\
 Exits 1 if any test fails. See docs/rules-testing.md.")]
     Test(RulesTestArgs),
+    /// Replay a rule file over stored history and report the alerts that would have fired.
+    #[command(
+        after_help = "Example:\n  tickdb rules backtest rules/gameserver.yml --from now-7d --to now --data-dir ./data\n  \
+tickdb rules backtest alerts.yml --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z --step 30s --format json\n\n\
+Evaluates every group of FILE at --from, --from + step, ... up to --to with the live rule engine\n\
+(for, keep_firing_for, query_offset, limit, group labels), reading the data directory directly\n\
+(not while a server holds it: use a snapshot). Recorded series and ALERTS go to an in-memory\n\
+overlay that later rules read; nothing is written to the data directory. Prints per rule:\n  \
+firing  2026-12-01T10:05:00Z -> 2026-12-01T10:15:00Z 10m      peak 97.5       {instance=\"game-1\"}\n\
+(start = when it fired, end = first evaluation where it was no longer active, peak = highest\n\
+value while active), pending periods that never fired, and a summary. See docs/backtest.md."
+    )]
+    Backtest(RulesBacktestArgs),
+}
+
+/// Output format of `rules backtest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BacktestFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesBacktestArgs {
+    /// Rule file (Prometheus format, as `rules check` accepts it).
+    pub file: PathBuf,
+    /// Start: RFC 3339, Unix seconds, `now` or `now-<duration>` (e.g. now-7d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: String,
+    /// End (inclusive), in the same forms.
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    pub to: String,
+    /// Time between evaluations. [default: each group's interval]
+    #[arg(long)]
+    pub step: Option<PromDuration>,
+    /// Data directory to read. [default: the config's, else ./data]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Server configuration to take the data directory, query limits and rule options from.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: BacktestFormat,
+    /// Refuse to run when a group would be evaluated more often than this (0 = no limit).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_steps: u64,
 }
 
 /// Which lint checks `rules check` runs.
@@ -431,6 +480,10 @@ pub fn run() -> anyhow::Result<()> {
             let code = match cmd {
                 RulesCommand::Check(a) => crate::rules_cli::check(&a, &mut out, &mut err)?,
                 RulesCommand::Test(a) => crate::rules_cli::test(&a, &mut out, &mut err)?,
+                RulesCommand::Backtest(a) => {
+                    crate::backtest::run(&a, &mut out)?;
+                    0
+                }
             };
             std::io::Write::flush(&mut out)?;
             if code != 0 {

@@ -9,13 +9,15 @@
 //! - [`rules_service`] (+ [`rules_source`]): the rule engine in the server; [`alerting`]: where
 //!   alerts go (Alertmanager forward, routing to receivers, delivery).
 //! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
-//!   [`query::format_go_g`], Go's `%g`).
+//!   [`query::format_go_g`], Go's `%g`); [`backtest`]: `tickdb rules backtest`, rule files
+//!   replayed over stored history; [`progress`]: their progress bar.
 
 pub mod alerting;
 pub mod allocator;
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod dump;
@@ -24,6 +26,7 @@ pub mod engine;
 pub mod logging;
 pub mod notifier;
 pub mod openmetrics;
+pub mod progress;
 pub mod remote;
 pub mod rules_cli;
 pub mod rules_service;

@@ -36,6 +36,23 @@ impl Appendable for BackendStore {
     }
 }
 
+/// The options of every rule group, from the configuration (also `tickdb rules backtest`'s).
+pub fn group_options(cfg: &Config) -> rules::group::GroupOptions {
+    let external_url = if cfg.rules.external_url.is_empty() {
+        format!("http://{}", cfg.listen)
+    } else {
+        cfg.rules.external_url.trim_end_matches('/').to_string()
+    };
+    rules::group::GroupOptions {
+        external_labels: cfg.rules.external_labels.clone(),
+        external_url,
+        default_interval_ms: cfg.rules.evaluation_interval.as_millis(),
+        resend_delay_ms: cfg.rules.resend_delay.as_millis(),
+        outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
+        for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
+    }
+}
+
 /// Where alerts go after each group evaluation.
 pub type AlertSink = Arc<dyn Fn(Vec<Alert>) + Send + Sync>;
 
@@ -88,19 +105,7 @@ impl RulesService {
                 .map_err(anyhow::Error::msg)?,
             )
         };
-        let external_url = if cfg.rules.external_url.is_empty() {
-            format!("http://{}", cfg.listen)
-        } else {
-            cfg.rules.external_url.trim_end_matches('/').to_string()
-        };
-        let group_options = rules::group::GroupOptions {
-            external_labels: cfg.rules.external_labels.clone(),
-            external_url,
-            default_interval_ms: cfg.rules.evaluation_interval.as_millis(),
-            resend_delay_ms: cfg.rules.resend_delay.as_millis(),
-            outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
-            for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
-        };
+        let group_options = group_options(cfg);
         let clk = clock.clone();
         let manager = Manager::new(ManagerOptions {
             source: source.clone(),
