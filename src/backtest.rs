@@ -119,6 +119,11 @@ impl Backtest {
                 RuleKind::Recording => s.recorded.insert(rule.name().to_string()),
                 RuleKind::Alerting => s.alerts.insert(rule.name().to_string()),
             };
+            match rule.learned_kind() {
+                Some("anomaly") => s.anomalies.insert(rule.name().to_string()),
+                Some("forecast") => s.forecasts.insert(rule.name().to_string()),
+                _ => false,
+            };
         }
         s
     }

@@ -29,6 +29,10 @@ pub struct Shadow {
     pub recorded: BTreeSet<String>,
     /// `alertname`s of the alerting rules (their `ALERTS*` series).
     pub alerts: BTreeSet<String>,
+    /// Names of the anomaly rules (their `anomaly_*{anomaly="<name>"}` series).
+    pub anomalies: BTreeSet<String>,
+    /// Names of the forecast rules (their `forecast_*{forecast="<name>"}` series).
+    pub forecasts: BTreeSet<String>,
 }
 
 impl Shadow {
@@ -36,6 +40,8 @@ impl Shadow {
         let name = l.metric_name();
         self.recorded.contains(name)
             || ((name == ALERTS || name == ALERTS_FOR_STATE) && self.alerts.contains(l.get("alertname")))
+            || (name.starts_with("anomaly_") && self.anomalies.contains(l.get("anomaly")))
+            || (name.starts_with("forecast_") && self.forecasts.contains(l.get("forecast")))
     }
 }
 
@@ -132,7 +138,11 @@ mod tests {
             (labels! {"__name__" => "ALERTS", "alertname" => "Mine"}, &[(15, 1.0)]),
             (labels! {"__name__" => "ALERTS", "alertname" => "Other"}, &[(15, 1.0)]),
         ]);
-        let shadow = Shadow { recorded: ["job:up:sum".to_string()].into(), alerts: ["Mine".to_string()].into() };
+        let shadow = Shadow {
+            recorded: ["job:up:sum".to_string()].into(),
+            alerts: ["Mine".to_string()].into(),
+            ..Shadow::default()
+        };
         let o = Overlay::new(history, shadow).unwrap();
         // Before any write: the history without the shadowed series.
         assert_eq!(read(&o, Matcher::equal("__name__", "job:up:sum")), vec![]);

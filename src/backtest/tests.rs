@@ -296,3 +296,34 @@ fn text_report() {
     assert_eq!(json["groups"][0]["rules"][1]["pending_never_fired"][0]["peak"], 95.0);
     assert_eq!(json["summary"]["rule_evaluations"], 214);
 }
+
+/// Anomaly and forecast rules backtest as they run live: the same alerts at the same times.
+#[test]
+fn learned_rules_backtest_as_they_run_live() {
+    let rules = r#"
+groups:
+- name: learned
+  interval: 1m
+  rules:
+  - anomaly: CpuOdd
+    expr: cpu
+    detector: zscore:window=30m,buckets=6,min_samples=5
+  - forecast: CpuFull
+    expr: cpu
+    model: linear:window=10m,buckets=5,min_samples=3
+    horizon: 30m
+    threshold: 100
+"#;
+    let report = run_backtest(rules, plan(0, 70));
+    let mut ours = firing_from_report(&report);
+    for labels in ours.keys().cloned().collect::<Vec<_>>() {
+        let v = ours.remove(&labels).unwrap();
+        let mut l = labels;
+        l.remove("severity");
+        ours.entry(l).or_default().extend(v);
+    }
+    let live = firing_live(rules, plan(0, 70));
+    assert_eq!(ours, live);
+    let names: BTreeSet<&str> = live.keys().map(|l| l["alertname"].as_str()).collect();
+    assert_eq!(names, ["CpuFull", "CpuOdd"].into(), "both kinds fire on this history: {live:?}");
+}
