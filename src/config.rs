@@ -32,6 +32,9 @@ pub struct Config {
     /// The audit log (docs/format/audit.md).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Per-target health scores (docs/anomaly.md#health-score).
+    #[serde(default)]
+    pub health: crate::health::HealthConfig,
 }
 
 /// Limits of the admin API and of the notification API's requests.
@@ -235,6 +238,7 @@ impl Default for Config {
             auth: crate::auth::AuthConfig::default(),
             admin: AdminConfig::default(),
             audit: AuditConfig::default(),
+            health: crate::health::HealthConfig::default(),
         }
     }
 }
@@ -349,6 +353,12 @@ impl Config {
         }
         if self.alerting.alertmanager_timeout.0 == Duration::ZERO {
             return bad("alerting.alertmanager_timeout must be positive");
+        }
+        if !rules::file::is_label_name(&self.health.target_label) {
+            return Err(ConfigError::Invalid(format!(
+                "health.target_label: invalid label name {:?}",
+                self.health.target_label
+            )));
         }
         if self.admin.max_body_bytes < 1024 {
             return bad("admin.max_body_bytes must be at least 1024");

@@ -11,6 +11,7 @@
 //! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
 //!   [`query::format_go_g`], Go's `%g`); [`backtest`]: `tickdb rules backtest`, rule files
 //!   replayed over stored history; [`progress`]: their progress bar.
+//! - [`health`]: per-target health scores from the learned rules' state.
 
 pub mod alerting;
 pub mod allocator;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod dump;
 pub mod duration;
 pub mod engine;
+pub mod health;
 pub mod logging;
 pub mod notifier;
 pub mod openmetrics;

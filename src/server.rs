@@ -22,6 +22,7 @@ pub mod audit_api;
 pub mod authn;
 pub mod errors;
 pub mod import;
+pub mod insights_api;
 pub mod json;
 pub mod params;
 pub mod rules_api;
@@ -386,6 +387,7 @@ async fn start_rules(
     let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
     svc.reload().await.map_err(|e| anyhow::anyhow!("loading rules from {}: {e}", st.cfg.rules.dir.display()))?;
     let _ = st.rules.set(svc.clone());
+    tokio::spawn(health_loop(st.clone(), svc.appendable(), stop.clone()));
     #[cfg(unix)]
     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         // Ends at shutdown: it holds the rule engine, which holds the storage.
@@ -408,6 +410,40 @@ async fn start_rules(
         });
     }
     Ok(())
+}
+
+/// Writes `tickdb_health_score{target=...}` for every target after every
+/// `rules.evaluation_interval` (docs/anomaly.md#health-score), until shutdown.
+async fn health_loop(st: Arc<AppState>, out: Arc<dyn storage::Appendable>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(st.cfg.rules.evaluation_interval.0);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let (st2, out2) = (st.clone(), out.clone());
+        let res = tokio::task::spawn_blocking(move || {
+            let scores = insights_api::current_scores(&st2);
+            if scores.is_empty() {
+                return Ok(());
+            }
+            let now = st2.now();
+            let mut app = out2.appender();
+            for h in &scores {
+                let l =
+                    storage::Labels::from_pairs([("__name__", "tickdb_health_score"), ("target", h.target.as_str())]);
+                app.append(None, &l, now, h.score).map_err(|e| e.to_string())?;
+            }
+            app.commit_unsynced().map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing health scores failed"),
+            Err(e) => tracing::error!(error = %e, "computing health scores panicked"),
+        }
+    }
 }
 
 /// Runs [`crate::backend::Backend::maintain`] every `storage.maintain_interval` and whenever a
@@ -517,6 +553,8 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
         .route("/api/v1/format_query", get(api::format_query).post(api::format_query))
         .route("/api/v1/rules", get(rules_api::rules))
+        .route("/api/v1/capacity", get(insights_api::capacity))
+        .route("/api/v1/health_scores", get(insights_api::health_scores))
         .route("/api/v1/alerts", get(rules_api::alerts))
         .route("/-/reload", post(rules_api::reload).put(rules_api::reload))
         .route("/api/v1/alerts/{fingerprint}/ack", post(alerting_api::ack))

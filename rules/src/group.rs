@@ -189,6 +189,13 @@ impl Rule {
             _ => None,
         }
     }
+    /// The last scores of an anomaly rule, by series.
+    pub fn anomaly_scores(&self) -> &[(LabelMap, f64)] {
+        match &self.imp {
+            RuleImpl::Anomaly(r) => r.last_scores(),
+            _ => &[],
+        }
+    }
     /// The last forecasts of a forecast rule.
     pub fn capacity(&self) -> &[CapacityItem] {
         match &self.imp {

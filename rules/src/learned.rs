@@ -326,6 +326,8 @@ pub struct AnomalyRule {
     multi: HashMap<LabelMap, Tracked<MultiState>>,
     dropped: usize,
     model_error: Option<String>,
+    /// The scores of the last evaluation (series labels without `__name__`), for health scores.
+    last_scores: Vec<(LabelMap, f64)>,
 }
 
 impl AnomalyRule {
@@ -347,7 +349,13 @@ impl AnomalyRule {
             multi: HashMap::new(),
             dropped: 0,
             model_error: None,
+            last_scores: Vec::new(),
         })
+    }
+
+    /// The scores of the last evaluation, by series.
+    pub fn last_scores(&self) -> &[(LabelMap, f64)] {
+        &self.last_scores
     }
 
     /// What the state is valid for.
@@ -371,6 +379,7 @@ impl AnomalyRule {
         let name = self.alert.name.clone();
         let mut out = Vec::with_capacity(scored.len() * 4);
         let mut alerting = Vec::new();
+        self.last_scores = scored.iter().map(|(l, s)| (l.clone(), s.score)).collect();
         for (base, s) in scored {
             let l = output(&base, &self.alert.labels, "anomaly", &name);
             out.push((named(&l, "anomaly_score"), s.score));

@@ -15,6 +15,7 @@ mod api;
 mod backtest;
 mod harness;
 mod import;
+mod learned;
 mod lifecycle;
 mod notify;
 mod overload;
