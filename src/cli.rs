@@ -69,6 +69,26 @@ tickdb token revoke 5d41402abc4b2a76b9719d911017c592"
 tickdb audit export --data-dir ./data --format csv --since 2026-12-01T00:00:00Z > audit.csv"
     )]
     Audit(AuditCommand),
+    /// The capacity report of a running server: per target, the resources forecast to cross
+    /// their thresholds (forecast: rules) and when.
+    #[command(after_help = "Example:\n  tickdb capacity --url http://127.0.0.1:9201\n  \
+tickdb capacity --url https://tickdb.example:9201 --by server --token \"$TOKEN\"\n\n\
+One line per forecast, soonest crossing first:\n  \
+TARGET  RESOURCE  NOW  AT HORIZON (BAND)  THRESHOLD: crosses in 16h at ...; band 15h..18h")]
+    Capacity(CapacityArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:9201")]
+    pub url: String,
+    /// The label that names a target. [default: the server's health.target_label]
+    #[arg(long)]
+    pub by: Option<String>,
+    /// A bearer token (reader role) when the server requires one.
+    #[arg(long, env = "TICKDB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -297,13 +317,14 @@ pub struct ServeArgs {
     /// Block retention (Prometheus duration, e.g. 30d; 0 keeps blocks forever). [default: 15d]
     #[arg(long)]
     pub retention: Option<PromDuration>,
-    /// Audit log retention, separate from --retention (0 keeps the log forever). [default: 0]
+    /// Audit log retention, separate from --retention (0 keeps the log forever). [default: 0s]
     #[arg(long)]
     pub audit_retention: Option<PromDuration>,
     /// Largest admin or notification API request body in bytes. [default: 1048576]
     #[arg(long)]
     pub admin_max_body_bytes: Option<usize>,
-    /// Basic-auth users file (YAML, argon2 hashes). [default: <data-dir>/auth/users.yml]
+    /// Basic-auth users file (YAML, argon2 hashes; `auth/users.yml` under --data-dir unless set).
+    /// [default: ./data/auth/users.yml]
     #[arg(long)]
     pub auth_users_file: Option<PathBuf>,
     /// Require credentials for queries and writes on a loopback listener too. [default: false]
@@ -497,6 +518,7 @@ pub fn run() -> anyhow::Result<()> {
             crate::auth::cli::token(&cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
         }
         Command::User(cmd) => crate::auth::cli::user(&cmd, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()),
+        Command::Capacity(a) => crate::capacity_cli::run(&a, &mut std::io::stdout().lock()),
         Command::Audit(cmd) => {
             crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("error"));
             let mut out = std::io::stdout().lock();

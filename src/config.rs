@@ -368,6 +368,15 @@ impl Config {
         Ok(())
     }
 
+    /// The Basic-auth users file in effect (`auth/users.yml` under the data dir unless set).
+    pub fn users_file(&self) -> PathBuf {
+        if self.auth.basic_auth_users_file.as_os_str().is_empty() {
+            self.data_dir.join(crate::auth::basic::USERS_FILE)
+        } else {
+            self.auth.basic_auth_users_file.clone()
+        }
+    }
+
     /// The parsed `storage.wal_fsync`.
     pub fn fsync_policy(&self) -> Result<storage::wal::FsyncPolicy, ConfigError> {
         self.storage
@@ -389,7 +398,7 @@ impl Config {
             ("retention", self.storage.retention.to_string()),
             ("audit-retention", self.audit.retention.to_string()),
             ("admin-max-body-bytes", self.admin.max_body_bytes.to_string()),
-            ("auth-users-file", self.auth.basic_auth_users_file.display().to_string()),
+            ("auth-users-file", self.users_file().display().to_string()),
             ("auth-require-on-loopback", self.auth.require_on_loopback.to_string()),
             ("maintain-interval", self.storage.maintain_interval.to_string()),
             ("wal-fsync", self.storage.wal_fsync.clone()),

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod backtest;
+pub mod capacity_cli;
 pub mod cli;
 pub mod config;
 pub mod dump;
