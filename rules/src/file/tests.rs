@@ -66,6 +66,8 @@ fn parses_a_full_file() {
                                     "job:up:sum",
                                 ),
                                 alert: None,
+                                anomaly: None,
+                                forecast: None,
                                 expr: "sum by (job) (up)",
                                 for_ms: 0,
                                 keep_firing_for_ms: 0,
@@ -80,6 +82,8 @@ fn parses_a_full_file() {
                                 alert: Some(
                                     "Down",
                                 ),
+                                anomaly: None,
+                                forecast: None,
                                 expr: "up == 0",
                                 for_ms: 300000,
                                 keep_firing_for_ms: 3600000,
@@ -130,7 +134,7 @@ fn yaml_errors() {
     check(
         "groups:\n- name: g\n  rules:\n  - record: x\n    expr: up\n    foo: 1\n",
         expect![[r#"
-        r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations"#]],
+        r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations, anomaly, forecast, detector, min_level, max_series, features, on, retrain, model, horizon, threshold, direction"#]],
     );
     check(
         "groups:\n- name: g\n  interval_x: 1m\n",
