@@ -28,7 +28,9 @@
 //! Module map: [`spec`] (the `kind:param=value,...` / YAML configuration, validation, `build`),
 //! [`zscore`] (rolling z-score and median/MAD over a time-bucketed window), [`holt_winters`]
 //! (seasonal baseline and its forecast), [`linear`] (least-squares trend forecast), [`gmm`]
-//! (multivariate Gaussian mixture, linfa), [`alarm`] (thresholding a score stream into alarms),
+//! (multivariate Gaussian mixture, linfa), [`likelihood`] (post-processing any detector's
+//! scores by how unusual the recent deviations are for this series), [`alarm`] (thresholding a
+//! score stream into alarms), [`csv`] (the `timestamp,value` files of the CLI and NAB),
 //! `window` (the time-bucket ring they share).
 
 use std::fmt;
@@ -36,8 +38,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod alarm;
+pub mod csv;
 pub mod gmm;
 pub mod holt_winters;
+pub mod likelihood;
 pub mod linear;
 pub mod spec;
 #[cfg(test)]
@@ -48,8 +52,9 @@ pub mod zscore;
 pub use alarm::Alarm;
 pub use gmm::{Gmm, GmmModel};
 pub use holt_winters::HoltWinters;
+pub use likelihood::Likelihood;
 pub use linear::LinearTrend;
-pub use spec::{DetectorSpec, SpecError};
+pub use spec::{DetectorSpec, ModelSpec, SpecError};
 pub use zscore::ZScore;
 
 /// `|z|` at which the score reaches 1.
@@ -185,38 +190,62 @@ pub trait Detector: fmt::Debug + Send + Sync {
     fn memory_bytes(&self) -> usize;
 }
 
-/// A univariate detector built from a [`DetectorSpec`]: one enum so the state serialises with its
-/// kind and can be persisted and reloaded.
+/// A univariate detector built from a [`DetectorSpec`]: the model (one enum, so the state
+/// serialises with its kind and can be persisted and reloaded) and the optional
+/// [`Likelihood`] post-processing of its scores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnyDetector {
+    pub model: Model,
+    pub likelihood: Option<Likelihood>,
+}
+
+/// The model of an [`AnyDetector`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AnyDetector {
+pub enum Model {
     Zscore(ZScore),
     HoltWinters(HoltWinters),
     /// The Gaussian mixture over the embedding `[value, value - previous value]`.
     Gmm(gmm::Univariate),
 }
 
+impl Model {
+    fn detector(&mut self) -> &mut dyn Detector {
+        match self {
+            Model::Zscore(d) => d,
+            Model::HoltWinters(d) => d,
+            Model::Gmm(d) => d,
+        }
+    }
+
+    fn detector_ref(&self) -> &dyn Detector {
+        match self {
+            Model::Zscore(d) => d,
+            Model::HoltWinters(d) => d,
+            Model::Gmm(d) => d,
+        }
+    }
+}
+
 impl Detector for AnyDetector {
     fn update(&mut self, ts_ms: i64, value: f64) -> Option<Score> {
-        match self {
-            AnyDetector::Zscore(d) => d.update(ts_ms, value),
-            AnyDetector::HoltWinters(d) => d.update(ts_ms, value),
-            AnyDetector::Gmm(d) => d.update(ts_ms, value),
+        let s = self.model.detector().update(ts_ms, value)?;
+        match &mut self.likelihood {
+            Some(l) => l.update(s),
+            None => Some(s),
         }
     }
     fn readiness(&self) -> Readiness {
-        match self {
-            AnyDetector::Zscore(d) => d.readiness(),
-            AnyDetector::HoltWinters(d) => d.readiness(),
-            AnyDetector::Gmm(d) => d.readiness(),
+        let r = self.model.detector_ref().readiness();
+        match &self.likelihood {
+            Some(l) if r.is_ready() => Readiness { samples: l.scored(), needed: likelihood::WARMUP },
+            _ => r,
         }
     }
     fn memory_bytes(&self) -> usize {
-        match self {
-            AnyDetector::Zscore(d) => d.memory_bytes(),
-            AnyDetector::HoltWinters(d) => d.memory_bytes(),
-            AnyDetector::Gmm(d) => d.memory_bytes(),
-        }
+        std::mem::size_of::<Self>() - std::mem::size_of::<Model>()
+            + self.model.detector_ref().memory_bytes()
+            + self.likelihood.as_ref().map_or(0, Likelihood::memory_bytes)
     }
 }
 

@@ -135,13 +135,14 @@ impl GmmModel {
             .iter()
             .enumerate()
             .map(|(k, c)| {
-                let mut m2 = 0.0;
-                for i in 0..d {
-                    let di = z[i] - c.mean[i];
-                    for j in 0..d {
-                        m2 += di * c.precision[i * d + j] * (z[j] - c.mean[j]);
-                    }
-                }
+                // (z - mean)' P (z - mean), P row-major.
+                let dev: Vec<f64> = z.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+                let m2: f64 = c
+                    .precision
+                    .chunks(d)
+                    .zip(&dev)
+                    .map(|(row, di)| di * row.iter().zip(&dev).map(|(p, dj)| p * dj).sum::<f64>())
+                    .sum();
                 let lp = c.log_norm - 0.5 * m2.max(0.0);
                 if lp > best.0 {
                     best = (lp, k);

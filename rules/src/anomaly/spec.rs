@@ -10,18 +10,27 @@ use std::str::FromStr;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::AnyDetector;
 use super::gmm::{Gmm, GmmParams, Univariate};
 use super::holt_winters::{HoltWinters, HoltWintersParams};
+use super::likelihood::{Likelihood, LikelihoodParams};
 use super::zscore::{ZScore, ZScoreParams};
+use super::{AnyDetector, Model};
 use crate::notify::duration::{self, Duration};
 
 /// The kinds, as written in a spec.
 pub const KINDS: &[&str] = &["zscore", "holt_winters", "gmm"];
 
-/// A detector and its parameters.
+/// A detector: its model and the optional likelihood post-processing.
 #[derive(Clone, Debug, PartialEq)]
-pub enum DetectorSpec {
+pub struct DetectorSpec {
+    pub model: ModelSpec,
+    /// `likelihood=N` (N > 0) on any kind.
+    pub likelihood: Option<LikelihoodParams>,
+}
+
+/// A model and its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
     Zscore(ZScoreParams),
     HoltWinters(HoltWintersParams),
     Gmm(GmmParams),
@@ -44,9 +53,12 @@ pub enum SpecError {
     NotMultivariate(&'static str),
 }
 
-const ZSCORE_PARAMS: &[&str] = &["window", "buckets", "robust", "sample", "min_samples"];
-const HW_PARAMS: &[&str] = &["period", "slots", "alpha", "beta", "gamma", "min_samples"];
-const GMM_PARAMS: &[&str] = &["components", "train", "retrain_every", "min_samples"];
+const ZSCORE_PARAMS: &[&str] =
+    &["window", "buckets", "robust", "sample", "min_samples", "likelihood", "likelihood_history"];
+const HW_PARAMS: &[&str] =
+    &["period", "slots", "alpha", "beta", "gamma", "min_samples", "likelihood", "likelihood_history"];
+const GMM_PARAMS: &[&str] =
+    &["components", "train", "retrain_every", "min_samples", "likelihood", "likelihood_history"];
 
 /// The given parameters of one kind, consumed as they are read; leftovers are unknown.
 struct Params {
@@ -113,7 +125,7 @@ impl DetectorSpec {
             _ => return Err(SpecError::UnknownKind { kind: kind.into() }),
         };
         let mut p = Params { kind, known, given };
-        let spec = match kind {
+        let model = match kind {
             "zscore" => {
                 let d = ZScoreParams::default();
                 let window_ms = p.duration("window", d.window_ms)?;
@@ -126,7 +138,7 @@ impl DetectorSpec {
                         reason: "more buckets than milliseconds in the window".into(),
                     });
                 }
-                DetectorSpec::Zscore(ZScoreParams {
+                ModelSpec::Zscore(ZScoreParams {
                     window_ms,
                     buckets,
                     robust: p.flag("robust", d.robust)?,
@@ -136,7 +148,7 @@ impl DetectorSpec {
             }
             "holt_winters" => {
                 let d = HoltWintersParams::default();
-                DetectorSpec::HoltWinters(HoltWintersParams {
+                ModelSpec::HoltWinters(HoltWintersParams {
                     period_ms: p.duration("period", d.period_ms)?,
                     slots: p.count("slots", d.slots as u64, 1, 100_000)? as usize,
                     alpha: p.fraction("alpha", d.alpha)?,
@@ -150,7 +162,7 @@ impl DetectorSpec {
                 let components = p.count("components", d.components as u64, 1, 16)? as usize;
                 let train = p.count("train", d.train as u64, 10, 1_000_000)? as usize;
                 let min_samples = p.count("min_samples", d.min_samples, 10, train as u64)?;
-                DetectorSpec::Gmm(GmmParams {
+                ModelSpec::Gmm(GmmParams {
                     components,
                     train,
                     retrain_every: p.count("retrain_every", d.retrain_every, 0, u32::MAX as u64)?,
@@ -158,48 +170,52 @@ impl DetectorSpec {
                 })
             }
         };
+        let short = p.count("likelihood", 0, 0, 10_000)? as usize;
+        let history = p.count("likelihood_history", 4000, 10, u32::MAX as u64)?;
         p.finish()?;
-        Ok(spec)
+        Ok(DetectorSpec { model, likelihood: (short > 0).then_some(LikelihoodParams { short, history }) })
     }
 
     /// `zscore`, `holt_winters` or `gmm`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            DetectorSpec::Zscore(_) => "zscore",
-            DetectorSpec::HoltWinters(_) => "holt_winters",
-            DetectorSpec::Gmm(_) => "gmm",
+        match &self.model {
+            ModelSpec::Zscore(_) => "zscore",
+            ModelSpec::HoltWinters(_) => "holt_winters",
+            ModelSpec::Gmm(_) => "gmm",
         }
     }
 
     /// A fresh detector for one series.
     pub fn build(&self) -> AnyDetector {
-        match self {
-            DetectorSpec::Zscore(p) => AnyDetector::Zscore(ZScore::new(p.clone())),
-            DetectorSpec::HoltWinters(p) => AnyDetector::HoltWinters(HoltWinters::new(p.clone())),
-            DetectorSpec::Gmm(p) => AnyDetector::Gmm(Univariate::new(p.clone())),
-        }
+        let model = match &self.model {
+            ModelSpec::Zscore(p) => Model::Zscore(ZScore::new(p.clone())),
+            ModelSpec::HoltWinters(p) => Model::HoltWinters(HoltWinters::new(p.clone())),
+            ModelSpec::Gmm(p) => Model::Gmm(Univariate::new(p.clone())),
+        };
+        AnyDetector { model, likelihood: self.likelihood.clone().map(Likelihood::new) }
     }
 
-    /// A fresh multivariate detector over vectors of `dims` metrics (gmm only).
+    /// A fresh multivariate detector over vectors of `dims` metrics (gmm only; the caller
+    /// applies [`Likelihood`] to its scores if the spec asks for it).
     pub fn build_multivariate(&self, dims: usize) -> Result<Gmm, SpecError> {
-        match self {
-            DetectorSpec::Gmm(p) => Ok(Gmm::new(p.clone(), dims)),
-            other => Err(SpecError::NotMultivariate(other.kind())),
+        match &self.model {
+            ModelSpec::Gmm(p) => Ok(Gmm::new(p.clone(), dims)),
+            _ => Err(SpecError::NotMultivariate(self.kind())),
         }
     }
 
     /// The parameters as `(name, value)` in canonical order and notation.
     fn params(&self) -> Vec<(&'static str, String)> {
         let dur = |ms: i64| Duration(ms).to_string();
-        match self {
-            DetectorSpec::Zscore(p) => vec![
+        let mut params = match &self.model {
+            ModelSpec::Zscore(p) => vec![
                 ("window", dur(p.window_ms)),
                 ("buckets", p.buckets.to_string()),
                 ("robust", p.robust.to_string()),
                 ("sample", p.sample.to_string()),
                 ("min_samples", p.min_samples.to_string()),
             ],
-            DetectorSpec::HoltWinters(p) => vec![
+            ModelSpec::HoltWinters(p) => vec![
                 ("period", dur(p.period_ms)),
                 ("slots", p.slots.to_string()),
                 ("alpha", p.alpha.to_string()),
@@ -207,13 +223,18 @@ impl DetectorSpec {
                 ("gamma", p.gamma.to_string()),
                 ("min_samples", p.min_samples.to_string()),
             ],
-            DetectorSpec::Gmm(p) => vec![
+            ModelSpec::Gmm(p) => vec![
                 ("components", p.components.to_string()),
                 ("train", p.train.to_string()),
                 ("retrain_every", p.retrain_every.to_string()),
                 ("min_samples", p.min_samples.to_string()),
             ],
+        };
+        if let Some(l) = &self.likelihood {
+            params.push(("likelihood", l.short.to_string()));
+            params.push(("likelihood_history", l.history.to_string()));
         }
+        params
     }
 }
 
@@ -350,10 +371,18 @@ mod tests {
             "holt_winters:period=1w,slots=2016,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12",
         );
         check("gmm:components=3", "gmm:components=3,train=1000,retrain_every=250,min_samples=200");
+        check(
+            "holt_winters:likelihood=10",
+            "holt_winters:period=1d,slots=288,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12,likelihood=10,likelihood_history=4000",
+        );
+        check(
+            "zscore:likelihood=0,likelihood_history=50",
+            "zscore:window=1w,buckets=168,robust=false,sample=8,min_samples=100",
+        );
         check("arima", r#"error: unknown detector kind "arima" (known: zscore, holt_winters, gmm)"#);
         check(
             "zscore:windw=7d",
-            r#"error: zscore: unknown parameter "windw" (known: window, buckets, robust, sample, min_samples)"#,
+            r#"error: zscore: unknown parameter "windw" (known: window, buckets, robust, sample, min_samples, likelihood, likelihood_history)"#,
         );
         check("zscore:window=7x", r#"error: zscore: window="7x": not a valid duration string: "7x""#);
         check("zscore:window=0", r#"error: zscore: window="0": must be positive"#);
@@ -368,7 +397,7 @@ mod tests {
 
     #[test]
     fn display_parses_back_to_the_same_spec() {
-        for s in ["zscore:robust=true,window=3d", "holt_winters:alpha=0.25", "gmm:retrain_every=0"] {
+        for s in ["zscore:robust=true,window=3d", "holt_winters:alpha=0.25", "gmm:retrain_every=0,likelihood=5"] {
             let spec: DetectorSpec = s.parse().unwrap();
             assert_eq!(spec.to_string().parse::<DetectorSpec>().unwrap(), spec);
         }

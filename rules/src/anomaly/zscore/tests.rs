@@ -1,12 +1,12 @@
 use super::*;
 use crate::anomaly::testdata::{DAY, HOUR, MIN, alarms, assert_same, players, rate, series};
-use crate::anomaly::{DetectorSpec, Level};
+use crate::anomaly::{DetectorSpec, Level, ModelSpec};
 
 const STEP: i64 = 5 * MIN;
 
 fn both(spec: &str) -> [ZScore; 2] {
-    let p = |robust: bool| match format!("zscore:{spec},robust={robust}").parse::<DetectorSpec>().unwrap() {
-        DetectorSpec::Zscore(p) => ZScore::new(p),
+    let p = |robust: bool| match format!("zscore:{spec},robust={robust}").parse::<DetectorSpec>().unwrap().model {
+        ModelSpec::Zscore(p) => ZScore::new(p),
         other => panic!("{other:?}"),
     };
     [p(false), p(true)]
