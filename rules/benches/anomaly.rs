@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use rules::anomaly::{AnyDetector, Detector, DetectorSpec, GmmModel, Model};
+use rules::anomaly::{AnyDetector, Detector, DetectorSpec, GmmModel};
 
 const SERIES: usize = 10_000;
 const STEP: i64 = 300_000;
@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let (d, _) = warmed("gmm:retrain_every=0");
-    let Model::Gmm(u) = d.model else { unreachable!() };
+    let AnyDetector::Gmm(u) = d else { unreachable!() };
     let set = u.gmm().training_set();
     c.bench_function("gmm fit (1000 x 2, 2 components)", |b| b.iter(|| black_box(GmmModel::fit(&set, 2))));
 }

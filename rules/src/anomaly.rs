@@ -54,7 +54,7 @@ pub use gmm::{Gmm, GmmModel};
 pub use holt_winters::HoltWinters;
 pub use likelihood::Likelihood;
 pub use linear::LinearTrend;
-pub use spec::{DetectorSpec, ModelSpec, SpecError};
+pub use spec::{DetectorSpec, SpecError};
 pub use zscore::ZScore;
 
 /// `|z|` at which the score reaches 1.
@@ -190,62 +190,40 @@ pub trait Detector: fmt::Debug + Send + Sync {
     fn memory_bytes(&self) -> usize;
 }
 
-/// A univariate detector built from a [`DetectorSpec`]: the model (one enum, so the state
-/// serialises with its kind and can be persisted and reloaded) and the optional
-/// [`Likelihood`] post-processing of its scores.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AnyDetector {
-    pub model: Model,
-    pub likelihood: Option<Likelihood>,
-}
-
-/// The model of an [`AnyDetector`].
+/// A univariate detector built from a [`DetectorSpec`]: one enum so the state serialises with its
+/// kind and can be persisted and reloaded.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Model {
+pub enum AnyDetector {
     Zscore(ZScore),
     HoltWinters(HoltWinters),
     /// The Gaussian mixture over the embedding `[value, value - previous value]`.
     Gmm(gmm::Univariate),
 }
 
-impl Model {
-    fn detector(&mut self) -> &mut dyn Detector {
+impl AnyDetector {
+    fn inner(&self) -> &dyn Detector {
         match self {
-            Model::Zscore(d) => d,
-            Model::HoltWinters(d) => d,
-            Model::Gmm(d) => d,
-        }
-    }
-
-    fn detector_ref(&self) -> &dyn Detector {
-        match self {
-            Model::Zscore(d) => d,
-            Model::HoltWinters(d) => d,
-            Model::Gmm(d) => d,
+            AnyDetector::Zscore(d) => d,
+            AnyDetector::HoltWinters(d) => d,
+            AnyDetector::Gmm(d) => d,
         }
     }
 }
 
 impl Detector for AnyDetector {
     fn update(&mut self, ts_ms: i64, value: f64) -> Option<Score> {
-        let s = self.model.detector().update(ts_ms, value)?;
-        match &mut self.likelihood {
-            Some(l) => l.update(s),
-            None => Some(s),
+        match self {
+            AnyDetector::Zscore(d) => d.update(ts_ms, value),
+            AnyDetector::HoltWinters(d) => d.update(ts_ms, value),
+            AnyDetector::Gmm(d) => d.update(ts_ms, value),
         }
     }
     fn readiness(&self) -> Readiness {
-        let r = self.model.detector_ref().readiness();
-        match &self.likelihood {
-            Some(l) if r.is_ready() => Readiness { samples: l.scored(), needed: likelihood::WARMUP },
-            _ => r,
-        }
+        self.inner().readiness()
     }
     fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() - std::mem::size_of::<Model>()
-            + self.model.detector_ref().memory_bytes()
-            + self.likelihood.as_ref().map_or(0, Likelihood::memory_bytes)
+        self.inner().memory_bytes()
     }
 }
 

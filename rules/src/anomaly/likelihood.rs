@@ -14,9 +14,10 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Level, Score, score_of_z};
+use super::{Level, Readiness, Score, score_of_z};
 
-/// Parameters (`likelihood=10,likelihood_history=4000` on any detector spec).
+/// Parameters (`likelihood=10,likelihood_history=4000` on any detector spec); every detector's
+/// parameters hold an `Option` of them and the detector applies it to its own scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LikelihoodParams {
     /// Samples averaged for the recent deviation.
@@ -67,6 +68,26 @@ impl Likelihood {
 
     pub fn scored(&self) -> u64 {
         self.n
+    }
+
+    /// A detector's score through the optional post-processing.
+    pub(crate) fn apply(this: &mut Option<Likelihood>, s: Option<Score>) -> Option<Score> {
+        match (this, s) {
+            (Some(l), Some(s)) => l.update(s),
+            (_, s) => s,
+        }
+    }
+
+    /// A detector's readiness, then the post-processing's warm-up.
+    pub(crate) fn readiness(this: &Option<Likelihood>, r: Readiness) -> Readiness {
+        match this {
+            Some(l) if r.is_ready() => Readiness { samples: l.scored(), needed: WARMUP },
+            _ => r,
+        }
+    }
+
+    pub(crate) fn memory(this: &Option<Likelihood>) -> usize {
+        this.as_ref().map_or(0, Likelihood::memory_bytes)
     }
 
     pub fn memory_bytes(&self) -> usize {

@@ -10,27 +10,20 @@ use std::str::FromStr;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::AnyDetector;
 use super::gmm::{Gmm, GmmParams, Univariate};
 use super::holt_winters::{HoltWinters, HoltWintersParams};
-use super::likelihood::{Likelihood, LikelihoodParams};
+use super::likelihood::LikelihoodParams;
 use super::zscore::{ZScore, ZScoreParams};
-use super::{AnyDetector, Model};
 use crate::notify::duration::{self, Duration};
 
 /// The kinds, as written in a spec.
 pub const KINDS: &[&str] = &["zscore", "holt_winters", "gmm"];
 
-/// A detector: its model and the optional likelihood post-processing.
+/// A detector and its parameters (each kind's parameters include the optional `likelihood`
+/// post-processing, `likelihood=N`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct DetectorSpec {
-    pub model: ModelSpec,
-    /// `likelihood=N` (N > 0) on any kind.
-    pub likelihood: Option<LikelihoodParams>,
-}
-
-/// A model and its parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSpec {
+pub enum DetectorSpec {
     Zscore(ZScoreParams),
     HoltWinters(HoltWintersParams),
     Gmm(GmmParams),
@@ -125,7 +118,12 @@ impl DetectorSpec {
             _ => return Err(SpecError::UnknownKind { kind: kind.into() }),
         };
         let mut p = Params { kind, known, given };
-        let model = match kind {
+        let likelihood = {
+            let short = p.count("likelihood", 0, 0, 10_000)? as usize;
+            let history = p.count("likelihood_history", 4000, 10, u32::MAX as u64)?;
+            (short > 0).then_some(LikelihoodParams { short, history })
+        };
+        let spec = match kind {
             "zscore" => {
                 let d = ZScoreParams::default();
                 let window_ms = p.duration("window", d.window_ms)?;
@@ -138,23 +136,25 @@ impl DetectorSpec {
                         reason: "more buckets than milliseconds in the window".into(),
                     });
                 }
-                ModelSpec::Zscore(ZScoreParams {
+                DetectorSpec::Zscore(ZScoreParams {
                     window_ms,
                     buckets,
                     robust: p.flag("robust", d.robust)?,
                     sample: p.count("sample", d.sample as u64, 1, 4096)? as usize,
                     min_samples: p.count("min_samples", d.min_samples, 2, u32::MAX as u64)?,
+                    likelihood,
                 })
             }
             "holt_winters" => {
                 let d = HoltWintersParams::default();
-                ModelSpec::HoltWinters(HoltWintersParams {
+                DetectorSpec::HoltWinters(HoltWintersParams {
                     period_ms: p.duration("period", d.period_ms)?,
                     slots: p.count("slots", d.slots as u64, 1, 100_000)? as usize,
                     alpha: p.fraction("alpha", d.alpha)?,
                     beta: p.fraction("beta", d.beta)?,
                     gamma: p.fraction("gamma", d.gamma)?,
                     min_samples: p.count("min_samples", d.min_samples, 1, u32::MAX as u64)?,
+                    likelihood,
                 })
             }
             _ => {
@@ -162,44 +162,41 @@ impl DetectorSpec {
                 let components = p.count("components", d.components as u64, 1, 16)? as usize;
                 let train = p.count("train", d.train as u64, 10, 1_000_000)? as usize;
                 let min_samples = p.count("min_samples", d.min_samples, 10, train as u64)?;
-                ModelSpec::Gmm(GmmParams {
+                DetectorSpec::Gmm(GmmParams {
                     components,
                     train,
                     retrain_every: p.count("retrain_every", d.retrain_every, 0, u32::MAX as u64)?,
                     min_samples,
+                    likelihood,
                 })
             }
         };
-        let short = p.count("likelihood", 0, 0, 10_000)? as usize;
-        let history = p.count("likelihood_history", 4000, 10, u32::MAX as u64)?;
         p.finish()?;
-        Ok(DetectorSpec { model, likelihood: (short > 0).then_some(LikelihoodParams { short, history }) })
+        Ok(spec)
     }
 
     /// `zscore`, `holt_winters` or `gmm`.
     pub fn kind(&self) -> &'static str {
-        match &self.model {
-            ModelSpec::Zscore(_) => "zscore",
-            ModelSpec::HoltWinters(_) => "holt_winters",
-            ModelSpec::Gmm(_) => "gmm",
+        match self {
+            DetectorSpec::Zscore(_) => "zscore",
+            DetectorSpec::HoltWinters(_) => "holt_winters",
+            DetectorSpec::Gmm(_) => "gmm",
         }
     }
 
     /// A fresh detector for one series.
     pub fn build(&self) -> AnyDetector {
-        let model = match &self.model {
-            ModelSpec::Zscore(p) => Model::Zscore(ZScore::new(p.clone())),
-            ModelSpec::HoltWinters(p) => Model::HoltWinters(HoltWinters::new(p.clone())),
-            ModelSpec::Gmm(p) => Model::Gmm(Univariate::new(p.clone())),
-        };
-        AnyDetector { model, likelihood: self.likelihood.clone().map(Likelihood::new) }
+        match self {
+            DetectorSpec::Zscore(p) => AnyDetector::Zscore(ZScore::new(p.clone())),
+            DetectorSpec::HoltWinters(p) => AnyDetector::HoltWinters(HoltWinters::new(p.clone())),
+            DetectorSpec::Gmm(p) => AnyDetector::Gmm(Univariate::new(p.clone())),
+        }
     }
 
-    /// A fresh multivariate detector over vectors of `dims` metrics (gmm only; the caller
-    /// applies [`Likelihood`] to its scores if the spec asks for it).
+    /// A fresh multivariate detector over vectors of `dims` metrics (gmm only).
     pub fn build_multivariate(&self, dims: usize) -> Result<Gmm, SpecError> {
-        match &self.model {
-            ModelSpec::Gmm(p) => Ok(Gmm::new(p.clone(), dims)),
+        match self {
+            DetectorSpec::Gmm(p) => Ok(Gmm::new(p.clone(), dims)),
             _ => Err(SpecError::NotMultivariate(self.kind())),
         }
     }
@@ -207,30 +204,39 @@ impl DetectorSpec {
     /// The parameters as `(name, value)` in canonical order and notation.
     fn params(&self) -> Vec<(&'static str, String)> {
         let dur = |ms: i64| Duration(ms).to_string();
-        let mut params = match &self.model {
-            ModelSpec::Zscore(p) => vec![
-                ("window", dur(p.window_ms)),
-                ("buckets", p.buckets.to_string()),
-                ("robust", p.robust.to_string()),
-                ("sample", p.sample.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
-            ModelSpec::HoltWinters(p) => vec![
-                ("period", dur(p.period_ms)),
-                ("slots", p.slots.to_string()),
-                ("alpha", p.alpha.to_string()),
-                ("beta", p.beta.to_string()),
-                ("gamma", p.gamma.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
-            ModelSpec::Gmm(p) => vec![
-                ("components", p.components.to_string()),
-                ("train", p.train.to_string()),
-                ("retrain_every", p.retrain_every.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
+        let (mut params, likelihood) = match self {
+            DetectorSpec::Zscore(p) => (
+                vec![
+                    ("window", dur(p.window_ms)),
+                    ("buckets", p.buckets.to_string()),
+                    ("robust", p.robust.to_string()),
+                    ("sample", p.sample.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
+            DetectorSpec::HoltWinters(p) => (
+                vec![
+                    ("period", dur(p.period_ms)),
+                    ("slots", p.slots.to_string()),
+                    ("alpha", p.alpha.to_string()),
+                    ("beta", p.beta.to_string()),
+                    ("gamma", p.gamma.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
+            DetectorSpec::Gmm(p) => (
+                vec![
+                    ("components", p.components.to_string()),
+                    ("train", p.train.to_string()),
+                    ("retrain_every", p.retrain_every.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
         };
-        if let Some(l) = &self.likelihood {
+        if let Some(l) = likelihood {
             params.push(("likelihood", l.short.to_string()));
             params.push(("likelihood_history", l.history.to_string()));
         }
