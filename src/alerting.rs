@@ -17,6 +17,8 @@
 //! queue (which persists it) before the state that records it as sent is written: a crash
 //! between the two repeats a notification rather than losing it.
 
+pub mod escalations;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -72,6 +74,9 @@ pub struct Alerting {
 
 struct Parts {
     notifications_file: PathBuf,
+    /// The file's escalation policies and those set through the admin API (with own
+    /// notifications only).
+    escalations: Option<Mutex<escalations::Escalations>>,
     notifier: Option<Arc<crate::notifier::Notifier>>,
     forwarder: Option<Arc<crate::notifier::AlertmanagerForwarder>>,
 }
@@ -114,11 +119,18 @@ impl Alerting {
             Some(Arc::new(AlertmanagerForwarder::new(&cfg.alerting.alertmanagers, opts, registry)?))
         };
         let file = cfg.alerting.notifications_file.clone();
+        let state_dir = cfg.data_dir.join("alerting");
+        let mut escalations = None;
         let (notifier, routing) = if file.as_os_str().is_empty() {
             (None, None)
         } else {
             let f = file.clone();
-            let (routes, receivers) = tokio::task::spawn_blocking(move || NotificationsFile::load(&f)).await??;
+            let (file_routes, receivers) = tokio::task::spawn_blocking(move || NotificationsFile::load(&f)).await??;
+            std::fs::create_dir_all(&state_dir)?;
+            let names = receivers.names().map(str::to_string).collect();
+            let esc = escalations::Escalations::open(&state_dir, file_routes, names);
+            let routes = esc.effective();
+            escalations = Some(Mutex::new(esc));
             let opts = DeliveryOptions { external_url, ..Default::default() };
             let n = Arc::new(
                 Notifier::start(&cfg.data_dir.join(crate::notifier::delivery::QUEUE_DIR), receivers, registry, opts)
@@ -131,12 +143,12 @@ impl Alerting {
             cfg.rules.external_labels.clone(),
             forward,
             routing,
-            &cfg.data_dir.join("alerting"),
+            &state_dir,
             clock,
             stop,
         )?)
         .ok_or_else(|| anyhow::anyhow!("alerting is shared before it started"))?;
-        a.parts = Some(Parts { notifications_file: file, notifier, forwarder });
+        a.parts = Some(Parts { notifications_file: file, escalations, notifier, forwarder });
         Ok(Arc::new(a))
     }
 
@@ -146,14 +158,69 @@ impl Alerting {
         let Some(p) = &self.parts else { return Ok(()) };
         let (Some(notifier), Some(routing)) = (&p.notifier, &self.routing) else { return Ok(()) };
         let f = p.notifications_file.clone();
-        let (routes, receivers) = tokio::task::spawn_blocking(move || crate::notifier::NotificationsFile::load(&f))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        routing.set_config(routes).map_err(|e| e.to_string())?;
+        let (file_routes, receivers) =
+            tokio::task::spawn_blocking(move || crate::notifier::NotificationsFile::load(&f))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        match &p.escalations {
+            Some(esc) => {
+                let mut esc = esc.lock();
+                let mut next = esc.clone();
+                next.set_file(file_routes, receivers.names().map(str::to_string).collect());
+                routing.set_config(next.effective()).map_err(|e| e.to_string())?;
+                *esc = next;
+            }
+            None => routing.set_config(file_routes).map_err(|e| e.to_string())?,
+        }
         notifier.set_receivers(receivers);
         tracing::info!(file = %p.notifications_file.display(), "notifications reloaded");
         Ok(())
+    }
+
+    /// Every route's escalation policy (file, override, effective); `None` without own
+    /// notifications.
+    pub fn escalations_view(&self) -> Option<serde_json::Value> {
+        self.parts.as_ref()?.escalations.as_ref().map(|e| e.lock().view())
+    }
+
+    /// The effective escalation steps of `route` (for an audit entry's `before`).
+    pub fn escalation_of(&self, route: &str) -> Option<serde_json::Value> {
+        self.parts.as_ref()?.escalations.as_ref().map(|e| e.lock().describe_route(route))
+    }
+
+    /// Why [`Alerting::set_escalation`] would refuse this change, if it would.
+    pub fn check_escalation(
+        &self,
+        route: &str,
+        steps: Option<&[rules::notify::EscalationStep]>,
+    ) -> Result<(), Option<String>> {
+        let esc = self.parts.as_ref().and_then(|p| p.escalations.as_ref()).ok_or(None)?;
+        esc.lock().proposed(route, steps).map(|_| ()).map_err(Some)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the escalation override of `route`: checked against
+    /// the notifications file and the dispatcher's rules, applied, then persisted; on any error
+    /// nothing changes. Err(None) without own notifications.
+    pub fn set_escalation(
+        &self,
+        route: &str,
+        steps: Option<&[rules::notify::EscalationStep]>,
+    ) -> Result<serde_json::Value, Option<String>> {
+        let esc = self.parts.as_ref().and_then(|p| p.escalations.as_ref()).ok_or(None)?;
+        let routing = self.routing.as_ref().ok_or(None)?;
+        let mut esc = esc.lock();
+        let (cfg, next) = esc.proposed(route, steps).map_err(Some)?;
+        let old = esc.effective();
+        routing.set_config(cfg).map_err(|e| Some(e.to_string()))?;
+        if let Err(e) = esc.commit(next) {
+            // Not persisted: take the change back so memory and disk agree.
+            if let Err(re) = routing.set_config(old) {
+                tracing::error!(error = %re, "restoring the escalation policy failed");
+            }
+            return Err(Some(format!("writing the escalation overrides: {e}")));
+        }
+        Ok(esc.describe_route(route))
     }
 
     /// Stops delivery (queued notifications stay on disk) and drains the forward queue.
@@ -250,6 +317,13 @@ impl Routing {
         save_state(&self.state_path, &state);
         self.wake.notify_one();
         Ok(out)
+    }
+
+    /// Runs a check on the dispatcher without changing it (so an action that would be
+    /// refused is refused before its audit entry is written).
+    pub fn check(&self, f: impl FnOnce(&Dispatcher, i64) -> Result<(), NotifyError>) -> Result<(), NotifyError> {
+        let now = (self.clock)();
+        f(&self.dispatcher.lock(), now)
     }
 
     pub fn ack(&self, fp: Fingerprint, who: &str, why: &str) -> Result<(), NotifyError> {

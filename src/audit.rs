@@ -19,7 +19,8 @@
 //! - ids are 1, 2, 3, ... without gaps, in file order; `time_ms` never decreases.
 //! - An id and its hash are taken only by a batch whose write and fdatasync succeeded; a failed
 //!   batch is truncated away and its callers get an error.
-//! - Entry index `i` in `index::Index` is id `i + 1`.
+//! - Entry index `i` in `index::Index` is id `start.id + i + 1` (`start.id` is 0 until
+//!   retention removed the oldest segments, see [`AuditLog::apply_retention`]).
 //!
 //! Appends are group-committed as in a WAL: the first caller to find no commit in progress
 //! becomes the leader, takes every pending record, writes them with one `write` and one
@@ -46,7 +47,7 @@ pub use export::{write_csv, write_jsonl};
 pub use verify::verify;
 
 use index::{Index, Slot};
-use segment::{ChainChecker, io_err, lines, list_segments, segment_name, sync_dir};
+use segment::{ChainChecker, Start, io_err, lines, list_segments, read_start, segment_name, sync_dir, write_start};
 
 /// Default and maximum page size of [`AuditLog::search`].
 pub const DEFAULT_LIMIT: usize = 100;
@@ -57,6 +58,9 @@ pub const TEXT_SCAN_BUDGET: usize = 100_000;
 const READ_RUN_BYTES: u64 = 1 << 20;
 /// ... when no more than this many bytes lie between two of them.
 const READ_GAP_BYTES: u64 = 8 << 10;
+
+/// A search candidate: entry index, where it is, its segment file and number.
+type Candidate = (u32, Slot, Arc<File>, u32);
 
 /// Options of [`AuditLog::open`].
 #[derive(Clone, Debug)]
@@ -152,6 +156,8 @@ impl std::fmt::Display for VerifyError {
 pub struct VerifyReport {
     /// Entries verified (before the first error, if any).
     pub entries: u64,
+    /// The id the chain starts at: 1, or the first id kept by retention.
+    pub first_id: u64,
     /// The last verified entry.
     pub head: Option<Anchor>,
     pub first_error: Option<VerifyError>,
@@ -246,7 +252,8 @@ impl AuditLog {
             sync_dir(dir)?;
             segs.push((1, path));
         }
-        let (index, writer) = load(&segs, true)?;
+        let start = read_start(dir)?;
+        let (index, writer) = load(dir, &segs, start.as_ref(), true)?;
         tracing::info!(dir = %dir.display(), entries = index.slots.len(), segments = segs.len(), "audit log opened");
         Ok(Arc::new(AuditLog {
             dir: dir.to_path_buf(),
@@ -430,21 +437,23 @@ impl AuditLog {
         let mut examined = 0usize;
         let mut block = Vec::new();
         loop {
-            let batch: Vec<(u32, Slot, Arc<File>, u32)> = {
+            let (base, batch): (u64, Vec<Candidate>) = {
                 let ix = self.index.read();
                 let c = ix.candidates(q);
                 if first {
                     total = if text.is_none() { c.count() } else { None };
                     first = false;
                 }
-                c.next_below(below, chunk)
+                let batch = c
+                    .next_below(below, chunk)
                     .into_iter()
                     .filter_map(|i| {
                         let s = *ix.slots.get(i as usize)?;
                         let (no, f) = ix.segments.get(s.seg as usize)?;
                         Some((i, s, f.clone(), *no))
                     })
-                    .collect()
+                    .collect();
+                (ix.start.id, batch)
             };
             if batch.is_empty() {
                 return Ok(Page { entries, next_before_id: None, total_matched: total });
@@ -471,7 +480,7 @@ impl AuditLog {
                 file.read_exact_at(&mut block, run_start).map_err(|e| io_err(&path(), e))?;
                 for &(i, slot, _, _) in &batch[start..end] {
                     below = i;
-                    let id = u64::from(i) + 1;
+                    let id = base + u64::from(i) + 1;
                     let from = (slot.offset - run_start) as usize;
                     let line = block.get(from..from + slot.len as usize).unwrap_or_default();
                     if let Some(t) = &text {
@@ -554,15 +563,114 @@ impl AuditLog {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The id of the oldest entry kept (1 unless retention removed segments).
+    pub fn first_id(&self) -> u64 {
+        self.index.read().start.id + 1
+    }
+
+    /// Removes the oldest segments whose every entry is older than `cutoff_ms` (never the
+    /// segment being written), keeping the chain verifiable: first an `audit.retention` entry
+    /// records the first id kept and the hash before it, then `START` says the same, then the
+    /// files go and the index is rebuilt from what is left. Returns the number of segments
+    /// removed. A crash at any step leaves a log that opens and verifies.
+    pub fn apply_retention(&self, cutoff_ms: i64) -> Result<usize, AuditError> {
+        // The plan: segment positions [0, p) go; the entry before the first kept one.
+        let (p, seg_nos, first_kept, prev) = {
+            // Lock order as in commit: the writer, then the index.
+            let active = self.writer.lock().seg_pos as usize;
+            let ix = self.index.read();
+            let c = ix.slots.partition_point(|s| s.time_ms < cutoff_ms);
+            let p = ix.slots.get(c).map_or(active, |s| s.seg as usize).min(active);
+            if p == 0 {
+                return Ok(0);
+            }
+            let first_kept = ix.slots.partition_point(|s| (s.seg as usize) < p);
+            let seg_nos: Vec<u32> = ix.segments[..p].iter().map(|(n, _)| *n).collect();
+            let prev = match first_kept.checked_sub(1) {
+                Some(i) => {
+                    let (slot, file) = (ix.slots[i], ix.segments[ix.slots[i].seg as usize].1.clone());
+                    (slot, Some(file))
+                }
+                None => (Slot { time_ms: 0, offset: 0, seg: 0, len: 0 }, None),
+            };
+            (p, seg_nos, ix.id_of(first_kept as u32), (prev, ix.start.hash.clone()))
+        };
+        let ((slot, file), start_hash) = prev;
+        let prev_hash = match file {
+            Some(f) => {
+                let mut buf = vec![0u8; slot.len as usize];
+                f.read_exact_at(&mut buf, slot.offset).map_err(|e| io_err(&self.dir, e))?;
+                serde_json::from_slice::<Entry>(&buf)
+                    .map_err(|e| {
+                        AuditError::Corrupt(VerifyError {
+                            file: self.dir.clone(),
+                            line: 0,
+                            id: first_kept - 1,
+                            reason: format!("entry no longer parses: {e}"),
+                        })
+                    })?
+                    .hash
+            }
+            None => start_hash,
+        };
+        let start = Start { first_id: first_kept, prev_hash, removed_through: *seg_nos.last().unwrap_or(&0) };
+        self.append(Record {
+            actor: "tickdb".into(),
+            role: "system".into(),
+            action: "audit.retention".into(),
+            target: format!("audit segments {:?}", seg_nos),
+            after: Some(serde_json::json!({
+                "first_id": start.first_id,
+                "prev_hash": start.prev_hash,
+                "removed_segments": seg_nos,
+                "cutoff": entry::format_time(cutoff_ms),
+            })),
+            result: "ok".into(),
+            ..Record::default()
+        })?;
+        // No appends while the files change and the index is rebuilt.
+        let mut w = self.writer.lock();
+        write_start(&self.dir, &start)?;
+        for no in &seg_nos {
+            let path = self.dir.join(segment_name(*no));
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+        sync_dir(&self.dir)?;
+        let segs = list_segments(&self.dir)?;
+        let (index, _) = load(&self.dir, &segs, Some(&start), false)?;
+        w.seg_pos = index.segments.iter().position(|(n, _)| *n == w.seg_no).unwrap_or(0) as u32;
+        *self.index.write() = index;
+        tracing::info!(segments = p, first_id = start.first_id, "audit log: retention removed the oldest segments");
+        Ok(p)
+    }
 }
 
 /// Reads the segments into an index, checking the chain (hashes of the last segment only)
 /// and, with `repair`, truncating a torn last line of the last segment. Without `repair` the
 /// files are opened read-only and a torn last line is skipped.
-fn load(segs: &[(u32, PathBuf)], repair: bool) -> Result<(Index, Writer), AuditError> {
-    let mut index = Index::new(Anchor { id: 0, hash: GENESIS_HASH.to_string(), time: String::new() });
-    let mut chain = ChainChecker::default();
+fn load(
+    dir: &Path,
+    segs: &[(u32, PathBuf)],
+    start: Option<&Start>,
+    repair: bool,
+) -> Result<(Index, Writer), AuditError> {
+    let mut index = Index::new(match start {
+        Some(st) => Anchor { id: st.first_id - 1, hash: st.prev_hash.clone(), time: String::new() },
+        None => Anchor { id: 0, hash: GENESIS_HASH.to_string(), time: String::new() },
+    });
+    let mut chain = ChainChecker::from_start(start);
     let mut active = None;
+    // Segments retention removed (a crash may have left some of them behind).
+    let removed_through = start.map_or(0, |st| st.removed_through);
+    let (gone, segs): (Vec<_>, Vec<_>) = segs.iter().partition(|(no, _)| *no <= removed_through);
+    if repair && !gone.is_empty() {
+        for (_, path) in &gone {
+            std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+        }
+        sync_dir(dir)?;
+        tracing::warn!(segments = gone.len(), "audit log: removed segments that retention had let go");
+    }
     for (pos, (no, path)) in segs.iter().enumerate() {
         let last = pos + 1 == segs.len();
         let file = OpenOptions::new().read(true).write(repair).open(path).map_err(|e| io_err(path, e))?;
@@ -631,7 +739,8 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<AuditLog, AuditError> {
     if segs.is_empty() {
         return Err(io_err(dir, io::Error::new(io::ErrorKind::NotFound, "no audit segments in this directory")));
     }
-    let (index, writer) = load(&segs, false)?;
+    let start = read_start(dir)?;
+    let (index, writer) = load(dir, &segs, start.as_ref(), false)?;
     let mut w = writer;
     w.poisoned = Some("opened read-only".into());
     Ok(AuditLog {

@@ -240,6 +240,11 @@ pub enum AuthError {
     LockedOut { retry_after: Duration },
     #[error("no token with id {0:?}")]
     UnknownToken(String),
+    #[error("no user named {0:?}")]
+    UnknownUser(String),
+    /// A management request the store refuses (a bad name, a short password...): 400.
+    #[error("{0}")]
+    Rejected(String),
     #[error("auth configuration: {0}")]
     Config(String),
     #[error("{}: {source}", path.display())]
@@ -258,7 +263,8 @@ impl AuthError {
             | AuthError::Revoked => StatusCode::UNAUTHORIZED,
             AuthError::Forbidden { .. } | AuthError::OutOfScope { .. } => StatusCode::FORBIDDEN,
             AuthError::RateLimited { .. } | AuthError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::UnknownToken(_) => StatusCode::NOT_FOUND,
+            AuthError::UnknownToken(_) | AuthError::UnknownUser(_) => StatusCode::NOT_FOUND,
+            AuthError::Rejected(_) => StatusCode::BAD_REQUEST,
             AuthError::Config(_) | AuthError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -301,7 +307,7 @@ impl AuthError {
 pub struct Authenticator {
     keys: Arc<jwt::JwtKeys>,
     tokens: TokenStore,
-    users: Option<basic::Users>,
+    users: basic::Users,
     limits: limits::Limits,
     anonymous: Vec<Permission>,
     clock: Clock,
@@ -332,9 +338,9 @@ impl Authenticator {
         let keys = Arc::new(jwt::JwtKeys::load(&cfg.jwt, data_dir)?);
         let tokens = TokenStore::open(data_dir, keys.clone(), clock.clone())?;
         let users = if cfg.basic_auth_users_file.as_os_str().is_empty() {
-            None
+            basic::Users::open(&data_dir.join(basic::USERS_FILE), false, cfg.basic_auth_cache_ttl.0, clock.clone())?
         } else {
-            Some(basic::Users::load(&cfg.basic_auth_users_file, cfg.basic_auth_cache_ttl.0, clock.clone())?)
+            basic::Users::load(&cfg.basic_auth_users_file, cfg.basic_auth_cache_ttl.0, clock.clone())?
         };
         let mut anonymous = cfg.anonymous.clone();
         if loopback_listener && !cfg.require_on_loopback {
@@ -350,6 +356,11 @@ impl Authenticator {
         &self.tokens
     }
 
+    /// The Basic-auth users.
+    pub fn users(&self) -> &basic::Users {
+        &self.users
+    }
+
     /// Whether a request without credentials is allowed `p`.
     pub fn anonymous_allows(&self, p: Permission) -> bool {
         self.anonymous.contains(&p)
@@ -359,11 +370,9 @@ impl Authenticator {
     /// and cache entries that no longer matter. The server calls this every few seconds.
     pub fn maintain(&self) -> Result<(), AuthError> {
         self.limits.maintain();
-        if let Some(users) = &self.users {
-            users.maintain();
-            if let Err(e) = users.reload_if_changed() {
-                tracing::error!(error = %e, "basic auth users file not reloaded, keeping the previous users");
-            }
+        self.users.maintain();
+        if let Err(e) = self.users.reload_if_changed() {
+            tracing::error!(error = %e, "basic auth users file not reloaded, keeping the previous users");
         }
         self.tokens.reload_if_changed().map(|_| ())
     }
@@ -447,9 +456,10 @@ impl Authenticator {
     }
 
     fn basic(&self, credentials: &str) -> Result<Principal, AuthError> {
-        let Some(users) = &self.users else {
-            return Err(AuthError::Invalid("Basic authentication is not configured".into()));
-        };
+        let users = &self.users;
+        if users.is_empty() {
+            return Err(AuthError::Invalid("Basic authentication has no users".into()));
+        }
         let raw = base64::engine::general_purpose::STANDARD
             .decode(credentials)
             .map_err(|_| AuthError::Invalid("Basic credentials are not base64".into()))?;

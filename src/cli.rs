@@ -1,5 +1,5 @@
 //! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
-//! check`, `tickdb rules test`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
+//! check|test|backtest`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
 //! `tickdb audit verify`, `tickdb audit export`, `tickdb anomaly score`.
 
 use std::net::SocketAddr;
@@ -44,10 +44,12 @@ Then point Prometheus at it:\n  remote_write:\n    - url: http://HOST:9201/api/v
 tickdb tsdb import --format openmetrics metrics.om --data-dir ./data"
     )]
     Tsdb(TsdbCommand),
-    /// Validate rule files and run rule unit tests (like `promtool check rules` / `test rules`).
+    /// Validate rule files, run rule unit tests (like `promtool check rules` / `test rules`), and
+    /// backtest rules over stored history.
     #[command(
         subcommand,
-        after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml"
+        after_help = "Example:\n  tickdb rules check rules/*.yml\n  tickdb rules test rules/alerts_test.yml\n  \
+tickdb rules backtest rules/alerts.yml --from now-7d --to now"
     )]
     Rules(RulesCommand),
     /// Create, list and revoke API tokens (docs/security.md).
@@ -67,12 +69,32 @@ tickdb token revoke 5d41402abc4b2a76b9719d911017c592"
 tickdb audit export --data-dir ./data --format csv --since 2026-12-01T00:00:00Z > audit.csv"
     )]
     Audit(AuditCommand),
+    /// The capacity report of a running server: per target, the resources forecast to cross
+    /// their thresholds (forecast: rules) and when.
+    #[command(after_help = "Example:\n  tickdb capacity --url http://127.0.0.1:9201\n  \
+tickdb capacity --url https://tickdb.example:9201 --by server --token \"$TOKEN\"\n\n\
+One line per forecast, soonest crossing first:\n  \
+TARGET  RESOURCE  NOW  AT HORIZON (BAND)  THRESHOLD: crosses in 16h at ...; band 15h..18h")]
+    Capacity(CapacityArgs),
     /// Run anomaly detectors offline (docs/anomaly.md).
     #[command(
         subcommand,
         after_help = "Example:\n  tickdb anomaly score --input cpu.csv --detector holt_winters:period=1d --output scored.csv"
     )]
     Anomaly(AnomalyCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:9201")]
+    pub url: String,
+    /// The label that names a target. [default: the server's health.target_label]
+    #[arg(long)]
+    pub by: Option<String>,
+    /// A bearer token (reader role) when the server requires one.
+    #[arg(long, env = "TICKDB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +209,53 @@ exp_alerts: []        # pending (for: 1m), not firing yet\n\n\
 Expected alerts list their labels and rendered annotations (exp_labels, exp_annotations).\n\
 Exits 1 if any test fails. See docs/rules-testing.md.")]
     Test(RulesTestArgs),
+    /// Replay a rule file over stored history and report the alerts that would have fired.
+    #[command(
+        after_help = "Example:\n  tickdb rules backtest rules/gameserver.yml --from now-7d --to now --data-dir ./data\n  \
+tickdb rules backtest alerts.yml --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z --step 30s --format json\n\n\
+Evaluates every group of FILE at --from, --from + step, ... up to --to with the live rule engine\n\
+(for, keep_firing_for, query_offset, limit, group labels), reading the data directory directly\n\
+(not while a server holds it: use a snapshot). Recorded series and ALERTS go to an in-memory\n\
+overlay that later rules read; nothing is written to the data directory. Prints per rule:\n  \
+firing  2026-12-01T10:05:00Z -> 2026-12-01T10:15:00Z 10m      peak 97.5       {instance=\"game-1\"}\n\
+(start = when it fired, end = first evaluation where it was no longer active, peak = highest\n\
+value while active), pending periods that never fired, and a summary. See docs/backtest.md."
+    )]
+    Backtest(RulesBacktestArgs),
+}
+
+/// Output format of `rules backtest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BacktestFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesBacktestArgs {
+    /// Rule file (Prometheus format, as `rules check` accepts it).
+    pub file: PathBuf,
+    /// Start: RFC 3339, Unix seconds, `now` or `now-<duration>` (e.g. now-7d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: String,
+    /// End (inclusive), in the same forms.
+    #[arg(long, default_value = "now", allow_hyphen_values = true)]
+    pub to: String,
+    /// Time between evaluations. [default: each group's interval]
+    #[arg(long)]
+    pub step: Option<PromDuration>,
+    /// Data directory to read. [default: the config's, else ./data]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Server configuration to take the data directory, query limits and rule options from.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: BacktestFormat,
+    /// Refuse to run when a group would be evaluated more often than this (0 = no limit).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_steps: u64,
 }
 
 /// Which lint checks `rules check` runs.
@@ -288,6 +357,19 @@ pub struct ServeArgs {
     /// Block retention (Prometheus duration, e.g. 30d; 0 keeps blocks forever). [default: 15d]
     #[arg(long)]
     pub retention: Option<PromDuration>,
+    /// Audit log retention, separate from --retention (0 keeps the log forever). [default: 0s]
+    #[arg(long)]
+    pub audit_retention: Option<PromDuration>,
+    /// Largest admin or notification API request body in bytes. [default: 1048576]
+    #[arg(long)]
+    pub admin_max_body_bytes: Option<usize>,
+    /// Basic-auth users file (YAML, argon2 hashes; `auth/users.yml` under --data-dir unless set).
+    /// [default: ./data/auth/users.yml]
+    #[arg(long)]
+    pub auth_users_file: Option<PathBuf>,
+    /// Require credentials for queries and writes on a loopback listener too. [default: false]
+    #[arg(long)]
+    pub auth_require_on_loopback: Option<bool>,
     /// Interval of the background compaction/retention task. [default: 1m]
     #[arg(long)]
     pub maintain_interval: Option<PromDuration>,
@@ -381,6 +463,10 @@ impl ServeArgs {
         set(&mut cfg.tls.cert_file, &self.tls_cert_file);
         set(&mut cfg.tls.key_file, &self.tls_key_file);
         set(&mut cfg.storage.retention, &self.retention);
+        set(&mut cfg.audit.retention, &self.audit_retention);
+        set(&mut cfg.admin.max_body_bytes, &self.admin_max_body_bytes);
+        set(&mut cfg.auth.basic_auth_users_file, &self.auth_users_file);
+        set(&mut cfg.auth.require_on_loopback, &self.auth_require_on_loopback);
         set(&mut cfg.storage.maintain_interval, &self.maintain_interval);
         set(&mut cfg.storage.wal_fsync, &self.wal_fsync);
         set(&mut cfg.storage.out_of_order_time_window, &self.out_of_order_time_window);
@@ -455,6 +541,10 @@ pub fn run() -> anyhow::Result<()> {
             let code = match cmd {
                 RulesCommand::Check(a) => crate::rules_cli::check(&a, &mut out, &mut err)?,
                 RulesCommand::Test(a) => crate::rules_cli::test(&a, &mut out, &mut err)?,
+                RulesCommand::Backtest(a) => {
+                    crate::backtest::run(&a, &mut out)?;
+                    0
+                }
             };
             std::io::Write::flush(&mut out)?;
             if code != 0 {
@@ -468,6 +558,7 @@ pub fn run() -> anyhow::Result<()> {
             crate::auth::cli::token(&cmd, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
         }
         Command::User(cmd) => crate::auth::cli::user(&cmd, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()),
+        Command::Capacity(a) => crate::capacity_cli::run(&a, &mut std::io::stdout().lock()),
         Command::Audit(cmd) => {
             crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("error"));
             let mut out = std::io::stdout().lock();

@@ -26,6 +26,39 @@ pub struct Config {
     /// Authentication and authorisation (docs/security.md).
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    /// The admin API (docs/admin-api.md).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// The audit log (docs/format/audit.md).
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Per-target health scores (docs/anomaly.md#health-score).
+    #[serde(default)]
+    pub health: crate::health::HealthConfig,
+}
+
+/// Limits of the admin API and of the notification API's requests.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Largest body of an admin or notification request (a rule group, a token request, a
+    /// silence); larger ones get 413 before they are read whole.
+    pub max_body_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { max_body_bytes: 1 << 20 }
+    }
+}
+
+/// The audit log's own retention, separate from the metrics'.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Audit segments whose every entry is older than this are removed (0, the default, keeps
+    /// the log forever: never shorter than the metrics' retention unless set so).
+    pub retention: PromDuration,
 }
 
 /// The listener's certificate and key (PEM), served with rustls.
@@ -203,6 +236,9 @@ impl Default for Config {
             rules: RulesConfig::default(),
             alerting: AlertingConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            admin: AdminConfig::default(),
+            audit: AuditConfig::default(),
+            health: crate::health::HealthConfig::default(),
         }
     }
 }
@@ -318,9 +354,27 @@ impl Config {
         if self.alerting.alertmanager_timeout.0 == Duration::ZERO {
             return bad("alerting.alertmanager_timeout must be positive");
         }
+        if !rules::file::is_label_name(&self.health.target_label) {
+            return Err(ConfigError::Invalid(format!(
+                "health.target_label: invalid label name {:?}",
+                self.health.target_label
+            )));
+        }
+        if self.admin.max_body_bytes < 1024 {
+            return bad("admin.max_body_bytes must be at least 1024");
+        }
         self.fsync_policy()?;
         self.auth.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
+    }
+
+    /// The Basic-auth users file in effect (`auth/users.yml` under the data dir unless set).
+    pub fn users_file(&self) -> PathBuf {
+        if self.auth.basic_auth_users_file.as_os_str().is_empty() {
+            self.data_dir.join(crate::auth::basic::USERS_FILE)
+        } else {
+            self.auth.basic_auth_users_file.clone()
+        }
     }
 
     /// The parsed `storage.wal_fsync`.
@@ -342,6 +396,10 @@ impl Config {
             ("log-format", format!("{:?}", self.log.format).to_lowercase()),
             ("log-level", self.log.level.clone()),
             ("retention", self.storage.retention.to_string()),
+            ("audit-retention", self.audit.retention.to_string()),
+            ("admin-max-body-bytes", self.admin.max_body_bytes.to_string()),
+            ("auth-users-file", self.users_file().display().to_string()),
+            ("auth-require-on-loopback", self.auth.require_on_loopback.to_string()),
             ("maintain-interval", self.storage.maintain_interval.to_string()),
             ("wal-fsync", self.storage.wal_fsync.clone()),
             ("out-of-order-time-window", self.storage.out_of_order_time_window.to_string()),

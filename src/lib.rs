@@ -9,7 +9,9 @@
 //! - [`rules_service`] (+ [`rules_source`]): the rule engine in the server; [`alerting`]: where
 //!   alerts go (Alertmanager forward, routing to receivers, delivery).
 //! - [`dump`], [`tsdb_import`]: the offline `tickdb tsdb` commands (values printed with
-//!   [`query::format_go_g`], Go's `%g`).
+//!   [`query::format_go_g`], Go's `%g`); [`backtest`]: `tickdb rules backtest`, rule files
+//!   replayed over stored history; [`progress`]: their progress bar.
+//! - [`health`]: per-target health scores from the learned rules' state.
 
 pub mod alerting;
 pub mod allocator;
@@ -17,14 +19,18 @@ pub mod anomaly_cli;
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod backtest;
+pub mod capacity_cli;
 pub mod cli;
 pub mod config;
 pub mod dump;
 pub mod duration;
 pub mod engine;
+pub mod health;
 pub mod logging;
 pub mod notifier;
 pub mod openmetrics;
+pub mod progress;
 pub mod remote;
 pub mod rules_cli;
 pub mod rules_service;

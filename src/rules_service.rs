@@ -36,6 +36,26 @@ impl Appendable for BackendStore {
     }
 }
 
+/// The options of every rule group, from the configuration (also `tickdb rules backtest`'s).
+pub fn group_options(cfg: &Config) -> rules::group::GroupOptions {
+    let external_url = if cfg.rules.external_url.is_empty() {
+        format!("http://{}", cfg.listen)
+    } else {
+        cfg.rules.external_url.trim_end_matches('/').to_string()
+    };
+    rules::group::GroupOptions {
+        external_labels: cfg.rules.external_labels.clone(),
+        external_url,
+        default_interval_ms: cfg.rules.evaluation_interval.as_millis(),
+        resend_delay_ms: cfg.rules.resend_delay.as_millis(),
+        outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
+        for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
+    }
+}
+
+/// What anomaly and forecast rules learned, under the data dir (one JSON file per group).
+pub const LEARNED_DIR: &str = "learned";
+
 /// Where alerts go after each group evaluation.
 pub type AlertSink = Arc<dyn Fn(Vec<Alert>) + Send + Sync>;
 
@@ -56,6 +76,7 @@ pub struct RulesService {
     api_dir: PathBuf,
     /// What the groups evaluate with, for dry runs.
     source: Arc<dyn QuerySource>,
+    appendable: Arc<dyn Appendable>,
     group_options: rules::group::GroupOptions,
     clock: Clock,
     reloading: tokio::sync::Mutex<()>,
@@ -88,33 +109,24 @@ impl RulesService {
                 .map_err(anyhow::Error::msg)?,
             )
         };
-        let external_url = if cfg.rules.external_url.is_empty() {
-            format!("http://{}", cfg.listen)
-        } else {
-            cfg.rules.external_url.trim_end_matches('/').to_string()
-        };
-        let group_options = rules::group::GroupOptions {
-            external_labels: cfg.rules.external_labels.clone(),
-            external_url,
-            default_interval_ms: cfg.rules.evaluation_interval.as_millis(),
-            resend_delay_ms: cfg.rules.resend_delay.as_millis(),
-            outage_tolerance_ms: cfg.rules.outage_tolerance.as_millis(),
-            for_grace_period_ms: cfg.rules.for_grace_period.as_millis(),
-        };
+        let group_options = group_options(cfg);
         let clk = clock.clone();
+        let appendable: Arc<dyn Appendable> = Arc::new(store);
         let manager = Manager::new(ManagerOptions {
             source: source.clone(),
-            appendable: Arc::new(store),
+            appendable: appendable.clone(),
             notify: sink,
             clock: Arc::new(move || clk()),
             registry: registry.clone(),
             group_options: group_options.clone(),
+            state_dir: Some(cfg.data_dir.join(LEARNED_DIR)),
         });
         Ok(Arc::new(RulesService {
             manager,
             dir: cfg.rules.dir.clone(),
             api_dir: cfg.data_dir.join("rules-api").join("active"),
             source,
+            appendable,
             group_options,
             clock,
             reloading: tokio::sync::Mutex::new(()),
@@ -162,6 +174,11 @@ impl RulesService {
             }
         }
         result
+    }
+
+    /// Where the rules write (the local storage).
+    pub fn appendable(&self) -> Arc<dyn Appendable> {
+        self.appendable.clone()
     }
 
     /// The options every group is built with (for validating a group before it is stored).
@@ -247,6 +264,7 @@ pub fn group_view(g: &rules::group::Group) -> crate::server::rules_api::GroupVie
             last_error: r.last_error().map(str::to_string),
             eval_duration_s: r.eval_duration().as_secs_f64(),
             last_eval_ms: r.last_eval_ms(),
+            learning: r.learn_status(),
         })
         .collect();
     GroupView {

@@ -189,6 +189,30 @@ impl RulesStore {
         Ok(RulesStore { dir: dir.to_path_buf(), lock: Mutex::new(()) })
     }
 
+    /// Makes every live file follow its group's history (the last version, or no file after a
+    /// delete). A crash or an I/O error between writing a version and making it live leaves
+    /// them apart; run at start, before the rule engine loads the live files. Returns the
+    /// groups whose live file was rewritten or removed.
+    pub fn reconcile(&self) -> Result<Vec<String>, StoreError> {
+        let _w = self.lock.lock();
+        let mut fixed = Vec::new();
+        for n in &self.group_names()? {
+            let want = self.current(n)?.map(|c| c.text);
+            let live = self.active_file(n);
+            let have = match fs::read_to_string(&live) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io(&live)(e)),
+            };
+            if have != want {
+                tracing::warn!(group = %n, "live rule file differs from the group's history; restoring the last version");
+                self.set_active(n, want.as_deref())?;
+                fixed.push(n.clone());
+            }
+        }
+        Ok(fixed)
+    }
+
     /// The directory of live groups, loaded by the rule engine.
     pub fn active_dir(&self) -> PathBuf {
         self.dir.join("active")
@@ -243,8 +267,8 @@ impl RulesStore {
         Ok(Some(Current { name: name.to_string(), version: last, text }))
     }
 
-    /// The names of every live group, sorted.
-    pub fn list(&self) -> Result<Vec<Current>, StoreError> {
+    /// The name of every group that ever existed, sorted.
+    fn group_names(&self) -> Result<Vec<String>, StoreError> {
         let p = self.dir.join("groups");
         let mut names: Vec<String> = fs::read_dir(&p)
             .map_err(io(&p))?
@@ -252,8 +276,13 @@ impl RulesStore {
             .filter_map(|e| decode_name(&e.file_name().to_string_lossy()))
             .collect();
         names.sort();
+        Ok(names)
+    }
+
+    /// The names of every live group, sorted.
+    pub fn list(&self) -> Result<Vec<Current>, StoreError> {
         let mut out = Vec::new();
-        for n in names {
+        for n in self.group_names()? {
             if let Some(c) = self.current(&n)? {
                 out.push(c);
             }
@@ -331,8 +360,18 @@ impl RulesStore {
             action,
             from,
         };
-        append_line(&gdir.join("history.jsonl"), &v)?;
-        self.set_active(name, text)?;
+        let history = gdir.join("history.jsonl");
+        let len_before = fs::metadata(&history).map(|m| m.len()).unwrap_or(0);
+        append_line(&history, &v)?;
+        if let Err(e) = self.set_active(name, text) {
+            // The version never went live: take its history line back, so the history keeps
+            // showing what the rule engine loads. Should that fail too, `reconcile` at the next
+            // start makes the live file follow the history.
+            if let Err(te) = truncate(&history, len_before) {
+                tracing::error!(file = %history.display(), error = %te, "history line of a failed change not removed");
+            }
+            return Err(e);
+        }
         Ok(Change { version: v, before, after: text.map(str::to_string) })
     }
 
@@ -450,6 +489,12 @@ fn append_line(path: &Path, v: &Version) -> Result<(), StoreError> {
     line.push(b'\n');
     let mut f = fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(path))?;
     f.write_all(&line).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), StoreError> {
+    let f = fs::OpenOptions::new().write(true).open(path).map_err(io(path))?;
+    f.set_len(len).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
 

@@ -22,6 +22,7 @@ pub mod audit_api;
 pub mod authn;
 pub mod errors;
 pub mod import;
+pub mod insights_api;
 pub mod json;
 pub mod params;
 pub mod rules_api;
@@ -244,9 +245,11 @@ pub async fn start_with_clock(
     );
     let audit = crate::audit::AuditLog::open(&cfg.data_dir.join("audit"), crate::audit::AuditOptions::default())
         .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let rules_store = crate::rules_store::RulesStore::open(&cfg.data_dir.join("rules-api"))
+        .map_err(|e| anyhow::anyhow!("opening the rule store: {e}"))?;
+    rules_store.reconcile().map_err(|e| anyhow::anyhow!("reconciling the rule store: {e}"))?;
     let admin = Arc::new(crate::server::admin::Admin {
-        rules: crate::rules_store::RulesStore::open(&cfg.data_dir.join("rules-api"))
-            .map_err(|e| anyhow::anyhow!("opening the rule store: {e}"))?,
+        rules: rules_store,
         audit: crate::server::admin::audit_sink(audit.clone()),
     });
     let state = Arc::new(AppState {
@@ -275,6 +278,14 @@ pub async fn start_with_clock(
     register_server_metrics(&state);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (maintain_tx, maintain_rx) = mpsc::unbounded_channel();
+    if !state.cfg.audit.retention.0.is_zero() {
+        let (audit_ret, metrics_ret) = (state.cfg.audit.retention.0, state.cfg.storage.retention.0);
+        if metrics_ret.is_zero() || audit_ret < metrics_ret {
+            tracing::warn!(audit_retention = %state.cfg.audit.retention, retention = %state.cfg.storage.retention,
+                "the audit log is kept for less time than the metrics");
+        }
+        tokio::spawn(audit_retention(state.clone(), audit.clone(), shutdown_rx.clone()));
+    }
     let app = router(state.clone(), audit);
     tokio::spawn(auth_maintenance(state.auth.clone(), shutdown_rx.clone()));
     let scheme = if state.cfg.tls.enabled() { "https" } else { "http" };
@@ -376,6 +387,7 @@ async fn start_rules(
     let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
     svc.reload().await.map_err(|e| anyhow::anyhow!("loading rules from {}: {e}", st.cfg.rules.dir.display()))?;
     let _ = st.rules.set(svc.clone());
+    tokio::spawn(health_loop(st.clone(), svc.appendable(), stop.clone()));
     #[cfg(unix)]
     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         // Ends at shutdown: it holds the rule engine, which holds the storage.
@@ -398,6 +410,40 @@ async fn start_rules(
         });
     }
     Ok(())
+}
+
+/// Writes `tickdb_health_score{target=...}` for every target after every
+/// `rules.evaluation_interval` (docs/anomaly.md#health-score), until shutdown.
+async fn health_loop(st: Arc<AppState>, out: Arc<dyn storage::Appendable>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(st.cfg.rules.evaluation_interval.0);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let (st2, out2) = (st.clone(), out.clone());
+        let res = tokio::task::spawn_blocking(move || {
+            let scores = insights_api::current_scores(&st2);
+            if scores.is_empty() {
+                return Ok(());
+            }
+            let now = st2.now();
+            let mut app = out2.appender();
+            for h in &scores {
+                let l =
+                    storage::Labels::from_pairs([("__name__", "tickdb_health_score"), ("target", h.target.as_str())]);
+                app.append(None, &l, now, h.score).map_err(|e| e.to_string())?;
+            }
+            app.commit_unsynced().map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing health scores failed"),
+            Err(e) => tracing::error!(error = %e, "computing health scores panicked"),
+        }
+    }
 }
 
 /// Runs [`crate::backend::Backend::maintain`] every `storage.maintain_interval` and whenever a
@@ -459,6 +505,25 @@ async fn shutdown_signal() {
 
 /// Re-reads the token and user files (changes made by the CLI while serving) and prunes the
 /// rate limiters, every 5 s until shutdown.
+/// Applies `audit.retention` at start and then every hour.
+async fn audit_retention(st: Arc<AppState>, log: Arc<crate::audit::AuditLog>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let keep_ms = i64::try_from(st.cfg.audit.retention.0.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let (l, cutoff) = (log.clone(), st.now().saturating_sub(keep_ms));
+                match tokio::task::spawn_blocking(move || l.apply_retention(cutoff)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "audit log retention failed"),
+                    Err(e) => tracing::error!(error = %e, "audit log retention panicked"),
+                }
+            }
+            _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+        }
+    }
+}
+
 async fn auth_maintenance(auth: Arc<crate::auth::Authenticator>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
@@ -488,6 +553,8 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/api/v1/query_exemplars", get(api::query_exemplars).post(api::query_exemplars))
         .route("/api/v1/format_query", get(api::format_query).post(api::format_query))
         .route("/api/v1/rules", get(rules_api::rules))
+        .route("/api/v1/capacity", get(insights_api::capacity))
+        .route("/api/v1/health_scores", get(insights_api::health_scores))
         .route("/api/v1/alerts", get(rules_api::alerts))
         .route("/-/reload", post(rules_api::reload).put(rules_api::reload))
         .route("/api/v1/alerts/{fingerprint}/ack", post(alerting_api::ack))
@@ -526,6 +593,12 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
         .route("/api/v1/admin/rule_templates/{name}/instantiate", post(admin::templates::instantiate_template))
         .route("/api/v1/admin/tokens", get(admin::tokens::list).post(admin::tokens::create))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(admin::tokens::revoke))
+        .route("/api/v1/admin/users", get(admin::users::list))
+        .route("/api/v1/admin/users/{name}", axum::routing::put(admin::users::put).delete(admin::users::delete))
+        .route(
+            "/api/v1/admin/escalations",
+            get(admin::escalations::list).put(admin::escalations::put).delete(admin::escalations::delete),
+        )
         .route("/api/v1/admin/tsdb/delete_series", post(admin::tsdb::delete_series).put(admin::tsdb::delete_series))
         .route(
             "/api/v1/admin/tsdb/clean_tombstones",

@@ -1,8 +1,6 @@
 //! `tickdb tsdb import --format openmetrics FILE`: backfills blocks from OpenMetrics text
 //! through storage's backfill, with a progress bar on a terminal.
 
-use std::io::IsTerminal;
-
 use crate::cli::ImportArgs;
 use crate::openmetrics::{self, Entry, TimestampUnit};
 
@@ -29,15 +27,7 @@ pub fn parse_samples(text: &str) -> anyhow::Result<Vec<ImportSample>> {
 pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.file).map_err(|e| anyhow::anyhow!("reading {}: {e}", a.file.display()))?;
     let samples = parse_samples(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(samples.len() as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} samples ({eta})") {
-            b.set_style(style);
-        }
-        Some(b)
-    } else {
-        None
-    };
+    let bar = crate::progress::terminal_bar(samples.len() as u64, "{bar:40} {pos}/{len} samples ({eta})");
     let n = samples.len();
     let blocks = crate::wiring::backfill(&a.data_dir, samples, &|done| {
         if let Some(b) = &bar {

@@ -172,16 +172,28 @@ impl AlertingRule {
             None => src.instant(&self.expr, qts),
         }
         .map_err(|e| e.0)?;
+        let res: Vec<(LabelMap, f64)> = res.iter().map(|s| (label_map(&s.labels), s.v)).collect();
+        self.eval_results(ts_ms, &res, src, env)
+    }
+
+    /// The alert state step of [`AlertingRule::eval`] on an already computed result (the
+    /// vector the expression returned): anomaly and forecast rules feed their own.
+    pub(crate) fn eval_results(
+        &mut self,
+        ts_ms: i64,
+        res: &[(LabelMap, f64)],
+        src: &dyn QuerySource,
+        env: &AlertEnv<'_>,
+    ) -> Result<Vec<(LabelMap, f64)>, String> {
         let query_fn = |q: &str| -> Result<Vec<(LabelMap, f64)>, String> {
             let v = src.instant(q, ts_ms).map_err(|e| e.0)?;
             Ok(v.iter().map(|s| (label_map(&s.labels), s.v)).collect())
         };
         let mut fresh: HashMap<Fingerprint, AlertInstance> = HashMap::with_capacity(res.len());
-        for s in &res {
-            let sample_labels = label_map(&s.labels);
+        for (sample_labels, value) in res {
             let ctx = TemplateContext {
-                labels: &sample_labels,
-                value: s.v,
+                labels: sample_labels,
+                value: *value,
                 external_labels: env.external_labels,
                 external_url: env.external_url,
                 query: Some(&query_fn),
@@ -219,7 +231,7 @@ impl AlertingRule {
                     last_sent_ms: 0,
                     valid_until_ms: 0,
                     keep_firing_since_ms: 0,
-                    value: s.v,
+                    value: *value,
                 },
             );
         }

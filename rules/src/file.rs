@@ -44,6 +44,10 @@ pub struct GroupDef {
 pub struct RuleDef {
     pub record: Option<String>,
     pub alert: Option<String>,
+    /// An `anomaly:` rule's name and what it learns (docs/anomaly.md).
+    pub anomaly: Option<(String, crate::learned::AnomalyDef)>,
+    /// A `forecast:` rule's name and what it predicts.
+    pub forecast: Option<(String, crate::learned::ForecastDef)>,
     pub expr: String,
     pub for_ms: i64,
     pub keep_firing_for_ms: i64,
@@ -56,7 +60,12 @@ pub struct RuleDef {
 impl RuleDef {
     /// The rule's name: its `alert` or `record`.
     pub fn name(&self) -> &str {
-        self.alert.as_deref().or(self.record.as_deref()).unwrap_or("")
+        self.alert
+            .as_deref()
+            .or(self.record.as_deref())
+            .or(self.anomaly.as_ref().map(|(n, _)| n.as_str()))
+            .or(self.forecast.as_ref().map(|(n, _)| n.as_str()))
+            .unwrap_or("")
     }
 }
 
@@ -166,6 +175,31 @@ struct RawRule {
     labels: Option<Pairs>,
     #[serde(default)]
     annotations: Option<Pairs>,
+    // Learned rules (docs/anomaly.md).
+    #[serde(default)]
+    anomaly: Option<S<String>>,
+    #[serde(default)]
+    forecast: Option<S<String>>,
+    #[serde(default)]
+    detector: Option<S<crate::anomaly::DetectorSpec>>,
+    #[serde(default)]
+    min_level: Option<S<String>>,
+    #[serde(default)]
+    max_series: Option<S<i64>>,
+    #[serde(default)]
+    features: Option<Pairs>,
+    #[serde(default)]
+    on: Option<S<Vec<String>>>,
+    #[serde(default)]
+    retrain: Option<S<String>>,
+    #[serde(default)]
+    model: Option<S<String>>,
+    #[serde(default)]
+    horizon: Option<S<String>>,
+    #[serde(default)]
+    threshold: Option<S<f64>>,
+    #[serde(default)]
+    direction: Option<S<String>>,
 }
 
 /// A string map in document order with the position of each key.
@@ -312,24 +346,44 @@ impl Validator<'_> {
     fn rule(&mut self, group: &str, n: usize, r: S<RawRule>) -> Option<RuleDef> {
         let rpos = pos(&r);
         let r = r.value;
-        let name = r.alert.as_ref().or(r.record.as_ref()).map(|s| s.value.clone()).unwrap_or_default();
+        let name = [&r.alert, &r.record, &r.anomaly, &r.forecast]
+            .into_iter()
+            .find_map(|x| x.as_ref())
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
         let at = |s: &Option<S<String>>| s.as_ref().map_or(rpos, pos);
         let g = Some(group);
         let id = Some((n, name.as_str()));
         let before = self.errs.len();
         let record = r.record.as_ref().map(|s| s.value.clone()).filter(|s| !s.is_empty());
         let alert = r.alert.as_ref().map(|s| s.value.clone()).filter(|s| !s.is_empty());
-        match (&record, &alert) {
-            (Some(_), Some(_)) => self.err(at(&r.record), g, id, "only one of 'record' and 'alert' must be set".into()),
-            (None, None) => self.err(at(&r.record), g, id, "one of 'record' or 'alert' must be set".into()),
-            _ => {}
+        let anomaly = r.anomaly.as_ref().map(|s| s.value.clone()).filter(|s| !s.is_empty());
+        let forecast = r.forecast.as_ref().map(|s| s.value.clone()).filter(|s| !s.is_empty());
+        let learned = anomaly.is_some() || forecast.is_some();
+        let kinds = [&record, &alert, &anomaly, &forecast].iter().filter(|k| k.is_some()).count();
+        match (kinds, learned) {
+            (1, _) => {}
+            (0, _) => self.err(at(&r.record), g, id, "one of 'record' or 'alert' must be set".into()),
+            (_, false) => self.err(at(&r.record), g, id, "only one of 'record' and 'alert' must be set".into()),
+            (_, true) => self.err(
+                at(&r.anomaly).min(at(&r.forecast)),
+                g,
+                id,
+                "only one of 'record', 'alert', 'anomaly' and 'forecast' may be set".into(),
+            ),
         }
+        let multivariate = r.features.as_ref().is_some_and(|f| !f.0.is_empty());
         let expr = r.expr.as_ref().map(|s| s.value.clone()).unwrap_or_default();
         if expr.is_empty() {
-            self.err(at(&r.expr), g, id, "field 'expr' must be set in rule".into());
+            if !multivariate {
+                self.err(at(&r.expr), g, id, "field 'expr' must be set in rule".into());
+            }
+        } else if multivariate {
+            self.err(at(&r.expr), g, id, "an anomaly rule has either 'expr' or 'features', not both".into());
         } else if let Err(e) = query::parse(&expr) {
             self.err(at(&r.expr), g, id, format!("could not parse expression: {e}"));
         }
+        let learned_def = self.learned(&r, rpos, g, id, anomaly.is_some(), forecast.is_some());
         let for_ms = r.r#for.as_ref().and_then(|d| self.duration(d, g, id)).unwrap_or(0);
         let keep_ms = r.keep_firing_for.as_ref().and_then(|d| self.duration(d, g, id)).unwrap_or(0);
         let labels = self.labels(r.labels.as_ref(), g, id, false);
@@ -352,7 +406,7 @@ impl Validator<'_> {
                 self.err(rp, g, id, format!("braces present in the recording rule name; should it be in expr?: {rec}"));
             }
         }
-        if let Some(a) = &alert {
+        if let Some(a) = alert.as_ref().or(anomaly.as_ref()).or(forecast.as_ref()) {
             let tname = format!("__alert_{a}");
             for (pairs, what) in [(&r.labels, "label"), (&r.annotations, "annotation")] {
                 for (k, val) in pairs.as_ref().map(|p| p.0.as_slice()).unwrap_or_default() {
@@ -365,8 +419,179 @@ impl Validator<'_> {
         if self.errs.len() > before {
             return None;
         }
-        Some(RuleDef { record, alert, expr, for_ms, keep_firing_for_ms: keep_ms, labels, annotations, line: rpos.0 })
+        let (anomaly, forecast) = match learned_def {
+            Some(Learned::Anomaly(d)) => (anomaly.map(|n| (n, d)), None),
+            Some(Learned::Forecast(d)) => (None, forecast.map(|n| (n, d))),
+            None => (None, None),
+        };
+        Some(RuleDef {
+            record,
+            alert,
+            anomaly,
+            forecast,
+            expr,
+            for_ms,
+            keep_firing_for_ms: keep_ms,
+            labels,
+            annotations,
+            line: rpos.0,
+        })
     }
+
+    /// The `anomaly:`/`forecast:` part of a rule, checked; errors for learned-rule fields on
+    /// other rules.
+    fn learned(
+        &mut self,
+        r: &RawRule,
+        rpos: (usize, usize),
+        g: Option<&str>,
+        id: Option<(usize, &str)>,
+        is_anomaly: bool,
+        is_forecast: bool,
+    ) -> Option<Learned> {
+        use crate::learned::{AnomalyDef, DEFAULT_MAX_SERIES, Direction, ForecastDef, ForecastModel};
+        let anomaly_only: [(&str, Option<(usize, usize)>); 5] = [
+            ("detector", r.detector.as_ref().map(pos)),
+            ("min_level", r.min_level.as_ref().map(pos)),
+            ("features", r.features.as_ref().and_then(|f| f.0.first()).map(|(k, _)| pos(k))),
+            ("on", r.on.as_ref().map(pos)),
+            ("retrain", r.retrain.as_ref().map(pos)),
+        ];
+        let forecast_only: [(&str, Option<(usize, usize)>); 4] = [
+            ("model", r.model.as_ref().map(pos)),
+            ("horizon", r.horizon.as_ref().map(pos)),
+            ("threshold", r.threshold.as_ref().map(pos)),
+            ("direction", r.direction.as_ref().map(pos)),
+        ];
+        let kind = if is_anomaly {
+            "anomaly"
+        } else if is_forecast {
+            "forecast"
+        } else if r.alert.is_some() {
+            "alerting"
+        } else {
+            "recording"
+        };
+        for (field, p) in
+            anomaly_only.iter().filter(|_| !is_anomaly).chain(forecast_only.iter().filter(|_| !is_forecast))
+        {
+            if let Some(p) = p {
+                self.err(*p, g, id, format!("invalid field '{field}' in {kind} rule"));
+            }
+        }
+        if let Some(m) = r.max_series.as_ref().filter(|_| !is_anomaly && !is_forecast) {
+            self.err(pos(m), g, id, format!("invalid field 'max_series' in {kind} rule"));
+        }
+        let max_series = match &r.max_series {
+            Some(m) if m.value <= 0 => {
+                self.err(pos(m), g, id, format!("max_series must be positive, got {}", m.value));
+                0
+            }
+            Some(m) => usize::try_from(m.value).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_SERIES,
+        };
+        if is_anomaly {
+            let detector = r
+                .detector
+                .as_ref()
+                .map(|d| d.value.clone())
+                .unwrap_or_else(|| "zscore".parse().expect("the default detector spec parses"));
+            let min_level = match &r.min_level {
+                None => crate::anomaly::Level::Medium,
+                Some(l) => match l.value.as_str() {
+                    "medium" => crate::anomaly::Level::Medium,
+                    "high" => crate::anomaly::Level::High,
+                    "critical" => crate::anomaly::Level::Critical,
+                    other => {
+                        self.err(pos(l), g, id, format!("min_level must be medium, high or critical, got {other:?}"));
+                        crate::anomaly::Level::Medium
+                    }
+                },
+            };
+            let mut features = Vec::new();
+            for (k, e) in r.features.as_ref().map(|f| f.0.as_slice()).unwrap_or_default() {
+                if let Err(err) = query::parse(e) {
+                    self.err(pos(k), g, id, format!("feature {:?}: could not parse expression: {err}", k.value));
+                }
+                features.push((k.value.clone(), e.clone()));
+            }
+            let on = r.on.as_ref().map(|o| o.value.clone()).unwrap_or_default();
+            if !features.is_empty() {
+                if on.is_empty() {
+                    self.err(
+                        rpos,
+                        g,
+                        id,
+                        "a multivariate anomaly rule ('features') needs 'on': the labels of a target".into(),
+                    );
+                }
+                if let Err(e) = detector.build_multivariate(features.len()) {
+                    let p = r.detector.as_ref().map_or(rpos, pos);
+                    self.err(p, g, id, e.to_string());
+                }
+            } else if let Some(o) = &r.on {
+                self.err(pos(o), g, id, "'on' belongs to multivariate anomaly rules ('features')".into());
+            }
+            for l in &on {
+                if !is_label_name(l) {
+                    self.err(r.on.as_ref().map_or(rpos, pos), g, id, format!("invalid label name in 'on': {l}"));
+                }
+            }
+            let retrain_ms = r.retrain.as_ref().and_then(|d| self.duration(d, g, id)).unwrap_or(3_600_000);
+            return Some(Learned::Anomaly(AnomalyDef { detector, min_level, max_series, features, on, retrain_ms }));
+        }
+        if is_forecast {
+            let model = match &r.model {
+                None => ForecastModel::Linear(Default::default()),
+                Some(m) => match m.value.parse::<ForecastModel>() {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.err(pos(m), g, id, e);
+                        ForecastModel::Linear(Default::default())
+                    }
+                },
+            };
+            let horizon_ms = match &r.horizon {
+                None => {
+                    self.err(rpos, g, id, "a forecast rule needs 'horizon' (how far ahead)".into());
+                    0
+                }
+                Some(h) => match self.duration(h, g, id) {
+                    Some(0) => {
+                        self.err(pos(h), g, id, "horizon must be positive".into());
+                        0
+                    }
+                    Some(x) => x,
+                    None => 0,
+                },
+            };
+            let threshold = match &r.threshold {
+                None => {
+                    self.err(rpos, g, id, "a forecast rule needs 'threshold'".into());
+                    0.0
+                }
+                Some(t) if !t.value.is_finite() => {
+                    self.err(pos(t), g, id, "threshold must be a finite number".into());
+                    0.0
+                }
+                Some(t) => t.value,
+            };
+            let direction = match &r.direction {
+                None => Direction::Above,
+                Some(d) => d.value.parse().unwrap_or_else(|e| {
+                    self.err(pos(d), g, id, e);
+                    Direction::Above
+                }),
+            };
+            return Some(Learned::Forecast(ForecastDef { model, horizon_ms, threshold, direction, max_series }));
+        }
+        None
+    }
+}
+
+enum Learned {
+    Anomaly(crate::learned::AnomalyDef),
+    Forecast(crate::learned::ForecastDef),
 }
 
 /// Prometheus's legacy metric name rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.

@@ -14,7 +14,10 @@ use storage::Labels;
 use crate::alert::{Alert, LabelMap};
 use crate::alerting::{ALERTS_FOR_STATE, AlertEnv, AlertInstance, AlertingRule};
 use crate::file::GroupDef;
+use crate::learned::{AnomalyRule, CapacityItem, ForecastRule, LearnStatus, LearnedState};
 use crate::recording::RecordingRule;
+
+static EMPTY_LABELS: LabelMap = LabelMap::new();
 use crate::source::QuerySource;
 
 mod restore;
@@ -87,6 +90,28 @@ impl RuleHealth {
 pub(crate) enum RuleImpl {
     Recording(RecordingRule),
     Alerting(AlertingRule),
+    Anomaly(Box<AnomalyRule>),
+    Forecast(Box<ForecastRule>),
+}
+
+impl RuleImpl {
+    /// The alert state of an alerting, anomaly or forecast rule.
+    fn alerting(&self) -> Option<&AlertingRule> {
+        match self {
+            RuleImpl::Alerting(r) => Some(r),
+            RuleImpl::Anomaly(r) => Some(&r.alert),
+            RuleImpl::Forecast(r) => Some(&r.alert),
+            RuleImpl::Recording(_) => None,
+        }
+    }
+    fn alerting_mut(&mut self) -> Option<&mut AlertingRule> {
+        match self {
+            RuleImpl::Alerting(r) => Some(r),
+            RuleImpl::Anomaly(r) => Some(&mut r.alert),
+            RuleImpl::Forecast(r) => Some(&mut r.alert),
+            RuleImpl::Recording(_) => None,
+        }
+    }
 }
 
 /// A rule of a group with its evaluation status.
@@ -112,38 +137,70 @@ impl Rule {
             prev_series: BTreeSet::new(),
         }
     }
+    /// Recording, or alerting (anomaly and forecast rules raise alerts: see
+    /// [`Rule::learned_kind`]).
     pub fn kind(&self) -> RuleKind {
         match self.imp {
             RuleImpl::Recording(_) => RuleKind::Recording,
-            RuleImpl::Alerting(_) => RuleKind::Alerting,
+            _ => RuleKind::Alerting,
         }
     }
-    /// The `record` or `alert` name.
+    /// `anomaly` or `forecast` for rules that learn; `None` for Prometheus's rules.
+    pub fn learned_kind(&self) -> Option<&'static str> {
+        match self.imp {
+            RuleImpl::Anomaly(_) => Some("anomaly"),
+            RuleImpl::Forecast(_) => Some("forecast"),
+            _ => None,
+        }
+    }
+    /// The `record`, `alert`, `anomaly` or `forecast` name.
     pub fn name(&self) -> &str {
         match &self.imp {
             RuleImpl::Recording(r) => &r.name,
-            RuleImpl::Alerting(r) => &r.name,
+            other => other.alerting().map_or("", |a| a.name.as_str()),
         }
     }
-    pub fn query(&self) -> &str {
+    /// The expression (a multivariate anomaly rule's features, `name=expr` joined by `; `).
+    pub fn query(&self) -> String {
         match &self.imp {
-            RuleImpl::Recording(r) => &r.expr,
-            RuleImpl::Alerting(r) => &r.expr,
+            RuleImpl::Recording(r) => r.expr.clone(),
+            RuleImpl::Anomaly(r) if !r.def.features.is_empty() => {
+                r.def.features.iter().map(|(n, e)| format!("{n}={e}")).collect::<Vec<_>>().join("; ")
+            }
+            other => other.alerting().map_or(String::new(), |a| a.expr.clone()),
         }
     }
     /// The rule's labels (the group's overlaid with the rule's own).
     pub fn labels(&self) -> &LabelMap {
         match &self.imp {
             RuleImpl::Recording(r) => &r.labels,
-            RuleImpl::Alerting(r) => &r.labels,
+            other => other.alerting().map_or(&EMPTY_LABELS, |a| &a.labels),
         }
     }
-    /// Annotations (alerting rules only; empty for recording rules).
+    /// Annotations (empty for recording rules).
     pub fn annotations(&self) -> &LabelMap {
-        static EMPTY: LabelMap = LabelMap::new();
+        self.imp.alerting().map_or(&EMPTY_LABELS, |a| &a.annotations)
+    }
+    /// The learning state of an anomaly or forecast rule (series, cold start, memory).
+    pub fn learn_status(&self) -> Option<LearnStatus> {
         match &self.imp {
-            RuleImpl::Recording(_) => &EMPTY,
-            RuleImpl::Alerting(r) => &r.annotations,
+            RuleImpl::Anomaly(r) => Some(r.status()),
+            RuleImpl::Forecast(r) => Some(r.status()),
+            _ => None,
+        }
+    }
+    /// The last scores of an anomaly rule, by series.
+    pub fn anomaly_scores(&self) -> &[(LabelMap, f64)] {
+        match &self.imp {
+            RuleImpl::Anomaly(r) => r.last_scores(),
+            _ => &[],
+        }
+    }
+    /// The last forecasts of a forecast rule.
+    pub fn capacity(&self) -> &[CapacityItem] {
+        match &self.imp {
+            RuleImpl::Forecast(r) => r.capacity(),
+            _ => &[],
         }
     }
     pub fn for_ms(&self) -> i64 {
@@ -165,12 +222,9 @@ impl Rule {
     pub fn eval_duration(&self) -> Duration {
         self.eval_duration
     }
-    /// The alerting rule, for its alerts and state.
+    /// The alert state (alerting, anomaly and forecast rules), for its alerts.
     pub fn alerting(&self) -> Option<&AlertingRule> {
-        match &self.imp {
-            RuleImpl::Alerting(r) => Some(r),
-            RuleImpl::Recording(_) => None,
-        }
+        self.imp.alerting()
     }
     /// The alerting rule's pending, firing and retained resolved alerts, sorted by labels
     /// (Prometheus's API shows `active_alerts().filter(resolved_at_ms == 0)`).
@@ -182,8 +236,8 @@ impl Rule {
         &self.prev_series
     }
     /// Prometheus's `nameAndLabels`: how reloads match old rules to new.
-    fn identity(&self) -> (RuleKind, &str, &LabelMap) {
-        (self.kind(), self.name(), self.labels())
+    fn identity(&self) -> (RuleKind, Option<&'static str>, &str, &LabelMap) {
+        (self.kind(), self.learned_kind(), self.name(), self.labels())
     }
 }
 
@@ -222,22 +276,39 @@ impl Group {
         let mut rules = Vec::with_capacity(def.rules.len());
         for (i, r) in def.rules.iter().enumerate() {
             let rule_err = |m: String| err(format!("rule {}, {:?}: {m}", i + 1, r.name()));
-            let ast = query::parse(&r.expr).map_err(|e| rule_err(format!("could not parse expression: {e}")))?;
-            let ast = Some(std::sync::Arc::new(ast));
+            let multivariate = r.anomaly.as_ref().is_some_and(|(_, d)| !d.features.is_empty());
+            let ast = if multivariate {
+                None
+            } else {
+                let ast = query::parse(&r.expr).map_err(|e| rule_err(format!("could not parse expression: {e}")))?;
+                Some(std::sync::Arc::new(ast))
+            };
             let mut labels = def.labels.clone();
             labels.extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let imp = match (&r.record, &r.alert) {
-                (Some(rec), None) => {
+            let alerting = |name: &str, ast: Option<std::sync::Arc<query::Expr>>| {
+                AlertingRule::new(name, &r.expr, r.for_ms, r.keep_firing_for_ms, labels.clone(), r.annotations.clone())
+                    .map(|mut rule| {
+                        rule.ast = ast;
+                        rule
+                    })
+            };
+            let imp = match (&r.record, &r.alert, &r.anomaly, &r.forecast) {
+                (Some(rec), None, None, None) => {
                     RuleImpl::Recording(RecordingRule { ast, ..RecordingRule::new(rec, &r.expr, labels) })
                 }
-                (None, Some(a)) => {
-                    let mut rule =
-                        AlertingRule::new(a, &r.expr, r.for_ms, r.keep_firing_for_ms, labels, r.annotations.clone())
-                            .map_err(rule_err)?;
-                    rule.ast = ast;
-                    RuleImpl::Alerting(rule)
+                (None, Some(a), None, None) => RuleImpl::Alerting(alerting(a, ast).map_err(rule_err)?),
+                (None, None, Some((a, def)), None) => {
+                    let inner = alerting(a, ast).map_err(rule_err)?;
+                    RuleImpl::Anomaly(Box::new(AnomalyRule::new(inner, def.clone()).map_err(rule_err)?))
                 }
-                _ => return Err(rule_err("exactly one of 'record' and 'alert' must be set".into())),
+                (None, None, None, Some((a, def))) => {
+                    RuleImpl::Forecast(Box::new(ForecastRule::new(alerting(a, ast).map_err(rule_err)?, def.clone())))
+                }
+                _ => {
+                    return Err(rule_err(
+                        "exactly one of 'record', 'alert', 'anomaly' and 'forecast' must be set".into(),
+                    ));
+                }
             };
             rules.push(Rule::new(imp));
         }
@@ -295,7 +366,7 @@ impl Group {
     pub fn set_awaiting_restore(&mut self) {
         self.awaiting_restore = true;
         for r in &mut self.rules {
-            if let RuleImpl::Alerting(a) = &mut r.imp {
+            if let Some(a) = r.imp.alerting_mut() {
                 a.restored = false;
             }
         }
@@ -326,16 +397,16 @@ impl Group {
         for i in 0..self.rules.len() {
             let t0 = Instant::now();
             let rule = &mut self.rules[i];
+            let env = AlertEnv {
+                external_labels: &self.opts.external_labels,
+                external_url: &self.opts.external_url,
+                limit: self.limit,
+            };
             let res = match &mut rule.imp {
                 RuleImpl::Recording(r) => r.eval(ts_ms, self.query_offset_ms, src, self.limit),
-                RuleImpl::Alerting(r) => {
-                    let env = AlertEnv {
-                        external_labels: &self.opts.external_labels,
-                        external_url: &self.opts.external_url,
-                        limit: self.limit,
-                    };
-                    r.eval(ts_ms, self.query_offset_ms, src, &env)
-                }
+                RuleImpl::Alerting(r) => r.eval(ts_ms, self.query_offset_ms, src, &env),
+                RuleImpl::Anomaly(r) => r.eval(ts_ms, self.query_offset_ms, src, &env),
+                RuleImpl::Forecast(r) => r.eval(ts_ms, self.query_offset_ms, src, &env),
             };
             match res {
                 Err(e) => {
@@ -403,7 +474,7 @@ impl Group {
             if r.health != RuleHealth::Ok {
                 continue;
             }
-            let RuleImpl::Alerting(ar) = &mut r.imp else { continue };
+            let Some(ar) = r.imp.alerting_mut() else { continue };
             let url = format!("{}{}", self.opts.external_url, table_link(&ar.expr));
             let mut alerts: Vec<&mut AlertInstance> = ar.active.values_mut().collect();
             alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -441,8 +512,13 @@ impl Group {
             taken[fi] = true;
             let from = &old.rules[fi];
             r.prev_series = from.prev_series.clone();
-            if let (RuleImpl::Alerting(new), RuleImpl::Alerting(prev)) = (&mut r.imp, &from.imp) {
+            if let (Some(new), Some(prev)) = (r.imp.alerting_mut(), from.imp.alerting()) {
                 new.active.extend(prev.active.iter().map(|(k, v)| (*k, v.clone())));
+            }
+            match (&mut r.imp, &from.imp) {
+                (RuleImpl::Anomaly(new), RuleImpl::Anomaly(prev)) => new.copy_learned(prev),
+                (RuleImpl::Forecast(new), RuleImpl::Forecast(prev)) => new.copy_learned(prev),
+                _ => {}
             }
         }
         self.stale_series = old.stale_series.clone();
@@ -454,10 +530,45 @@ impl Group {
     }
 
     fn alerting_rules_mut(&mut self) -> impl Iterator<Item = &mut AlertingRule> {
-        self.rules.iter_mut().filter_map(|r| match &mut r.imp {
-            RuleImpl::Alerting(a) => Some(a),
-            RuleImpl::Recording(_) => None,
-        })
+        self.rules.iter_mut().filter_map(|r| r.imp.alerting_mut())
+    }
+
+    /// The learned state of each anomaly and forecast rule, by rule name (for persistence).
+    pub fn learned_state(&self) -> Vec<(String, LearnedState)> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.imp {
+                RuleImpl::Anomaly(a) => Some((r.name().to_string(), a.state())),
+                RuleImpl::Forecast(f) => Some((r.name().to_string(), f.state())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Restores saved learned states into the rules of the same name learned with the same
+    /// model and expression; returns how many were taken.
+    pub fn restore_learned_state(&mut self, saved: &[(String, LearnedState)]) -> usize {
+        let mut n = 0;
+        for r in &mut self.rules {
+            let name = r.name().to_string();
+            let Some((_, st)) = saved.iter().find(|(s, _)| *s == name) else { continue };
+            let ok = match &mut r.imp {
+                RuleImpl::Anomaly(a) => a.restore(st),
+                RuleImpl::Forecast(f) => f.restore(st),
+                _ => false,
+            };
+            n += usize::from(ok);
+        }
+        n
+    }
+
+    /// Waits for the background model fits of multivariate anomaly rules (tests, backtests).
+    pub fn finish_training(&mut self) {
+        for r in &mut self.rules {
+            if let RuleImpl::Anomaly(a) = &mut r.imp {
+                a.finish_training();
+            }
+        }
     }
 }
 
@@ -525,4 +636,4 @@ fn for_state_selector(r: &AlertingRule) -> String {
 
 #[cfg(test)]
 #[path = "group/tests.rs"]
-mod tests;
+pub(crate) mod tests;

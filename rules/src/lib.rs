@@ -26,6 +26,7 @@ pub mod alerting;
 pub mod anomaly;
 pub mod file;
 pub mod group;
+pub mod learned;
 pub mod manager;
 pub mod notify;
 pub mod recording;

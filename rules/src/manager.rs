@@ -38,6 +38,61 @@ pub struct ManagerOptions {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     pub registry: Registry,
     pub group_options: GroupOptions,
+    /// Where anomaly and forecast rules keep what they learned (`None`: nowhere). Saved every
+    /// [`LEARNED_SAVE_INTERVAL_MS`] and at stop, restored when the group is first loaded.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// How often a group with learned rules saves their state.
+pub const LEARNED_SAVE_INTERVAL_MS: i64 = 5 * 60_000;
+
+/// The file of a group's learned state: its key's hash, so any key maps to a safe name.
+fn state_file(dir: &std::path::Path, key: &str) -> PathBuf {
+    dir.join(format!("{:016x}.json", storage::Labels::from_pairs([("group", key)]).hash64()))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedGroup {
+    group: String,
+    rules: Vec<(String, crate::learned::LearnedState)>,
+}
+
+/// Writes a group's learned state atomically (nothing for groups without learned rules).
+fn save_learned(dir: &std::path::Path, g: &Group) {
+    let rules = g.learned_state();
+    if rules.is_empty() {
+        return;
+    }
+    let path = state_file(dir, &g.key());
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let bytes = serde_json::to_vec(&SavedGroup { group: g.key(), rules }).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        tracing::error!(rule_group = %g.key(), error = %e, "saving what the anomaly/forecast rules learned failed");
+    }
+}
+
+/// Restores a group's learned state saved by [`save_learned`], if any.
+fn restore_learned(dir: &std::path::Path, g: &mut Group) {
+    let path = state_file(dir, &g.key());
+    let Ok(bytes) = std::fs::read(&path) else { return };
+    match serde_json::from_slice::<SavedGroup>(&bytes) {
+        Ok(saved) if saved.group == g.key() => {
+            let n = g.restore_learned_state(&saved.rules);
+            tracing::info!(rule_group = %g.key(), rules = n, "learned anomaly/forecast state restored");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(rule_group = %g.key(), error = %e, "learned state unreadable; learning afresh"),
+    }
 }
 
 /// The per-group metrics, labelled `rule_group="<file>;<name>"` as Prometheus's.
@@ -97,6 +152,7 @@ struct Shared {
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     registry: Registry,
     group_options: GroupOptions,
+    state_dir: Option<PathBuf>,
 }
 
 /// A group's running loop.
@@ -130,9 +186,9 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(opts: ManagerOptions) -> Self {
-        let ManagerOptions { source, appendable, notify, clock, registry, group_options } = opts;
+        let ManagerOptions { source, appendable, notify, clock, registry, group_options, state_dir } = opts;
         Manager {
-            shared: Arc::new(Shared { source, appendable, notify, clock, registry, group_options }),
+            shared: Arc::new(Shared { source, appendable, notify, clock, registry, group_options, state_dir }),
             running: tokio::sync::Mutex::new(Vec::new()),
             view: Mutex::new(Vec::new()),
             loaded_once: AtomicBool::new(false),
@@ -167,8 +223,13 @@ impl Manager {
             if let Some(prev) = old.remove(&key) {
                 let prev = prev.stop().await;
                 g.copy_state_from(&prev.lock());
-            } else if first {
-                g.set_awaiting_restore();
+            } else {
+                if first {
+                    g.set_awaiting_restore();
+                }
+                if let Some(dir) = &self.shared.state_dir {
+                    restore_learned(dir, &mut g);
+                }
             }
             let group = Arc::new(Mutex::new(g));
             next.push((key.clone(), self.spawn(key, group)));
@@ -204,7 +265,10 @@ impl Manager {
     pub async fn stop(&self) {
         let mut running = self.running.lock().await;
         for (_, r) in running.drain(..) {
-            r.stop().await;
+            let g = r.stop().await;
+            if let Some(dir) = self.shared.state_dir.clone() {
+                let _ = tokio::task::spawn_blocking(move || save_learned(&dir, &g.lock())).await;
+            }
         }
     }
 
@@ -265,6 +329,7 @@ async fn run_group(
     if last > 0 && ts <= last {
         ts = last + interval;
     }
+    let mut last_save = now;
     loop {
         if !sleep_until(&shared, ts, &mut stopped).await {
             return;
@@ -272,11 +337,18 @@ async fn run_group(
         m.iterations.inc();
         let sh = shared.clone();
         let g = group.clone();
+        let save = ts - last_save >= LEARNED_SAVE_INTERVAL_MS;
+        if save {
+            last_save = ts;
+        }
         let res = tokio::task::spawn_blocking(move || {
             let mut g = g.lock();
             let report = g.eval(ts, sh.source.as_ref(), sh.appendable.as_ref());
             if g.awaiting_restore() {
                 g.restore_for_state((sh.clock)(), sh.source.as_ref());
+            }
+            if let (true, Some(dir)) = (save, &sh.state_dir) {
+                save_learned(dir, &g);
             }
             let alerts = g.alerts_to_send(ts);
             (report, alerts, g.rules().len())

@@ -31,6 +31,9 @@ pub fn run_verify(args: &AuditVerifyArgs, out: &mut impl Write) -> anyhow::Resul
         }
         (None, Some(h)) => {
             writeln!(out, "OK: {} entries, head id {} hash {}", report.entries, h.id, h.hash)?;
+            if report.first_id > 1 {
+                writeln!(out, "(the log starts at id {}: older entries were removed by retention)", report.first_id)?;
+            }
             Ok(0)
         }
         (None, None) => {

@@ -1,6 +1,7 @@
 //! The in-memory index of the audit log: where each entry is (24 bytes per entry) and postings
 //! of `actor`, `action` and `target` (value → sorted entry indexes). Entry index `i` is id
-//! `i + 1`; ids grow with time, so a time range is an index range found by binary search.
+//! `base + i + 1` (`base` is 0 until retention removed the oldest segments); ids grow with
+//! time, so a time range is an index range found by binary search.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -48,6 +49,9 @@ pub struct Index {
     /// Segment number and file, by position.
     pub segments: Vec<(u32, Arc<File>)>,
     pub head: Anchor,
+    /// The id before the first entry (entries before it were removed by retention), and the
+    /// hash it had.
+    pub start: Anchor,
 }
 
 /// The candidates of a query: the index range of its time and cursor bounds and the postings
@@ -66,11 +70,17 @@ impl Index {
             action: Postings::default(),
             target: Postings::default(),
             segments: Vec::new(),
+            start: head.clone(),
             head,
         }
     }
 
-    /// Adds the next entry. Its index is `slots.len()`, which is `e.id - 1`.
+    /// The id of the entry at index `i`.
+    pub fn id_of(&self, i: u32) -> u64 {
+        self.start.id + u64::from(i) + 1
+    }
+
+    /// Adds the next entry. Its index is `slots.len()`, which is `e.id - start.id - 1`.
     pub fn push(&mut self, e: &Entry, slot: Slot) {
         let idx = self.slots.len() as u32;
         self.slots.push(slot);
@@ -92,7 +102,7 @@ impl Index {
             None => n,
         };
         if let Some(before) = q.before_id {
-            hi = hi.min(before.saturating_sub(1).min(n as u64) as usize);
+            hi = hi.min(before.saturating_sub(1).saturating_sub(self.start.id).min(n as u64) as usize);
         }
         let mut lists = Vec::new();
         for (value, postings) in [(&q.actor, &self.actor), (&q.action, &self.action), (&q.target, &self.target)] {

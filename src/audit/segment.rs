@@ -45,6 +45,45 @@ pub fn sync_dir(dir: &Path) -> Result<(), AuditError> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_err(dir, e))
 }
 
+/// `<dir>/START`: where the chain begins once retention removed the oldest segments. Written
+/// (atomically) after the `audit.retention` entry that records it and before the segments are
+/// deleted; at open, segments up to `removed_through` still present are deleted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Start {
+    /// The id of the first entry kept.
+    pub first_id: u64,
+    /// The hash of the entry before it (the last one removed).
+    pub prev_hash: String,
+    /// The highest segment number removed.
+    pub removed_through: u32,
+}
+
+pub const START_FILE: &str = "START";
+
+/// The START file of `dir`, if retention ever removed segments.
+pub fn read_start(dir: &Path) -> Result<Option<Start>, AuditError> {
+    let path = dir.join(START_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            AuditError::Corrupt(VerifyError { file: path, line: 1, id: 0, reason: format!("unreadable START: {e}") })
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// Replaces `dir`'s START file atomically.
+pub fn write_start(dir: &Path, start: &Start) -> Result<(), AuditError> {
+    use std::io::Write as _;
+    let path = dir.join(START_FILE);
+    let tmp = dir.join("START.tmp");
+    let bytes = serde_json::to_vec(start).map_err(|e| io_err(&tmp, io::Error::other(e)))?;
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+    f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+    sync_dir(dir)
+}
+
 /// One line of a segment.
 pub struct Line<'a> {
     /// 1-based line number.
@@ -92,6 +131,14 @@ impl Default for ChainChecker {
 }
 
 impl ChainChecker {
+    /// A checker expecting the first entry after `start` (the genesis without one).
+    pub fn from_start(start: Option<&Start>) -> ChainChecker {
+        match start {
+            Some(st) => ChainChecker { next_id: st.first_id, prev_hash: st.prev_hash.clone(), last_time_ms: i64::MIN },
+            None => ChainChecker::default(),
+        }
+    }
+
     /// Checks that `line` is the next entry of the chain and advances past it. `full` also
     /// recomputes the hash and checks the line is the entry's canonical form; without it only
     /// the links (ids, `prev_hash`, time order) are checked.

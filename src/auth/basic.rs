@@ -13,6 +13,11 @@
 //! request, so a successful verification is cached for a short time, keyed by a salted
 //! SHA-256 of user and password. Failures are never cached. An unknown user costs the same
 //! argon2 work as a wrong password, so response times do not tell which users exist.
+//!
+//! Without `auth.basic_auth_users_file` the file is `<data_dir>/auth/users.yml`, which may
+//! not exist (no users). Users are managed by hand in the file or through the admin API
+//! ([`Users::put`], [`Users::remove`]), which rewrites the file atomically (mode 0600, under
+//! an advisory lock, after re-reading it so a hand edit is not lost; comments are not kept).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +33,9 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::files::{self, FileStamp};
 use crate::auth::{AuthError, Clock, Role, validate_scope};
+
+/// The users file when `auth.basic_auth_users_file` is not set, under the data dir.
+pub const USERS_FILE: &str = "auth/users.yml";
 
 /// Most cached verifications kept; beyond that expired ones are dropped, then all.
 const MAX_CACHE_ENTRIES: usize = 10_000;
@@ -68,9 +76,24 @@ struct CacheEntry {
     expires_ms: i64,
 }
 
+/// A user as the admin API shows it (never the hash).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub scope: BTreeMap<String, String>,
+}
+
+/// Shortest password [`Users::put`] accepts.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
 /// The users file, reloaded when it changes, and the verification cache.
 pub struct Users {
     path: PathBuf,
+    /// The file was configured: its absence is an error (else: no users).
+    must_exist: bool,
+    /// Serialises this process's read-modify-write cycles (the file lock those of processes).
+    write: Mutex<()>,
     ttl_ms: i64,
     clock: Clock,
     loaded: RwLock<Loaded>,
@@ -123,19 +146,82 @@ fn parse(path: &Path, bytes: &[u8], stamp: FileStamp) -> Result<Loaded, AuthErro
     Ok(Loaded { users, stamp: Some(stamp), dummy_hash })
 }
 
-fn read(path: &Path) -> Result<Loaded, AuthError> {
-    let (bytes, stamp) = files::read_stamped(path)?
-        .ok_or_else(|| AuthError::Config(format!("{}: basic auth users file does not exist", path.display())))?;
-    parse(path, &bytes, stamp)
+fn read(path: &Path, must_exist: bool) -> Result<Loaded, AuthError> {
+    match files::read_stamped(path)? {
+        Some((bytes, stamp)) => parse(path, &bytes, stamp),
+        None if must_exist => {
+            Err(AuthError::Config(format!("{}: basic auth users file does not exist", path.display())))
+        }
+        None => Ok(Loaded {
+            users: HashMap::new(),
+            stamp: None,
+            dummy_hash: hash_with(&files::random_hex(16), Params::default())?,
+        }),
+    }
+}
+
+/// The users file's text: YAML whose strings are JSON-quoted (valid YAML, any character safe).
+fn render(users: &HashMap<String, Arc<User>>) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut names: Vec<&String> = users.keys().collect();
+    names.sort();
+    let mut out = String::from(
+        "# Basic-auth users (tickdb). Managed through /api/v1/admin/users; hand edits are kept.\nusers:\n",
+    );
+    if names.is_empty() {
+        out = out.replace("users:\n", "users: []\n");
+    }
+    for n in names {
+        let u = &users[n];
+        out.push_str(&format!(
+            "  - name: {}\n    role: {}\n    password_hash: {}\n",
+            q(n),
+            u.role,
+            q(&u.password_hash)
+        ));
+        if !u.scope.is_empty() {
+            let pairs: Vec<String> = u.scope.iter().map(|(k, v)| format!("{}: {}", q(k), q(v))).collect();
+            out.push_str(&format!("    scope: {{{}}}\n", pairs.join(", ")));
+        }
+    }
+    out
+}
+
+/// Why [`Users::put`] would refuse these, if it would (a new user without a password is
+/// refused by `put` itself).
+pub fn check_user(name: &str, password: Option<&str>, scope: &BTreeMap<String, String>) -> Result<(), AuthError> {
+    if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) || name.len() > 256 {
+        return Err(AuthError::Rejected(format!(
+            "user name {name:?} must be 1 to 256 characters, without ':' or control characters"
+        )));
+    }
+    if let Some(p) = password
+        && p.chars().count() < MIN_PASSWORD_LEN
+    {
+        return Err(AuthError::Rejected(format!("a password needs at least {MIN_PASSWORD_LEN} characters")));
+    }
+    validate_scope(scope.iter()).map_err(|e| AuthError::Rejected(format!("scope: {e}")))
+}
+
+fn info(name: &str, u: &User) -> UserInfo {
+    UserInfo { name: name.to_string(), role: u.role, scope: u.scope.iter().cloned().collect() }
 }
 
 impl Users {
+    /// Loads a configured users file (which must exist).
     pub fn load(path: &Path, cache_ttl: Duration, clock: Clock) -> Result<Users, AuthError> {
-        let loaded = read(path)?;
+        Self::open(path, true, cache_ttl, clock)
+    }
+
+    /// Loads `path`; with `must_exist` false a missing file means no users yet.
+    pub fn open(path: &Path, must_exist: bool, cache_ttl: Duration, clock: Clock) -> Result<Users, AuthError> {
+        let loaded = read(path, must_exist)?;
         let mut salt = [0u8; 32];
         rand::rng().fill_bytes(&mut salt);
         Ok(Users {
             path: path.to_path_buf(),
+            must_exist,
+            write: Mutex::new(()),
             ttl_ms: i64::try_from(cache_ttl.as_millis()).unwrap_or(i64::MAX),
             clock,
             loaded: RwLock::new(loaded),
@@ -150,11 +236,80 @@ impl Users {
         if files::stamp(&self.path)? == self.loaded.read().stamp {
             return Ok(false);
         }
-        let fresh = read(&self.path)?;
+        let fresh = read(&self.path, self.must_exist)?;
         tracing::info!(path = %self.path.display(), users = fresh.users.len(), "basic auth users reloaded");
         *self.loaded.write() = fresh;
         self.cache.lock().clear();
         Ok(true)
+    }
+
+    /// Every user, by name.
+    pub fn list(&self) -> Vec<UserInfo> {
+        let l = self.loaded.read();
+        let mut v: Vec<UserInfo> = l.users.iter().map(|(n, u)| info(n, u)).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.loaded.read().users.is_empty()
+    }
+
+    /// Creates or updates user `name`: its role and scope, and its password (required for a
+    /// new user; kept when `None`). Returns the user before (if it existed) and after. Costs an
+    /// argon2 hash when a password is given (tens of milliseconds): call from a blocking
+    /// context.
+    pub fn put(
+        &self,
+        name: &str,
+        role: Role,
+        password: Option<&str>,
+        scope: BTreeMap<String, String>,
+    ) -> Result<(Option<UserInfo>, UserInfo), AuthError> {
+        check_user(name, password, &scope)?;
+        let hash = password.map(hash_password).transpose()?;
+        self.modify(|users| {
+            let before = users.get(name).map(|u| info(name, u));
+            let password_hash = match (hash, users.get(name)) {
+                (Some(h), _) => h,
+                (None, Some(u)) => u.password_hash.clone(),
+                (None, None) => return Err(AuthError::Rejected(format!("new user {name:?} needs a password"))),
+            };
+            let user = User { role, scope: scope.into_iter().collect(), password_hash };
+            let after = info(name, &user);
+            users.insert(name.to_string(), Arc::new(user));
+            Ok((before, after))
+        })
+    }
+
+    /// Deletes user `name`; returns what it was.
+    pub fn remove(&self, name: &str) -> Result<UserInfo, AuthError> {
+        self.modify(|users| {
+            let u = users.remove(name).ok_or_else(|| AuthError::UnknownUser(name.to_string()))?;
+            Ok(info(name, &u))
+        })
+    }
+
+    /// Re-reads the file (under the file lock), applies `f` and writes the result back.
+    fn modify<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, Arc<User>>) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        let _w = self.write.lock();
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            files::private_dir(dir)?;
+        }
+        let mut lock_name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        lock_name.push(".lock");
+        let _lock = files::lock(&self.path.with_file_name(lock_name))?;
+        let mut cur = read(&self.path, self.must_exist)?;
+        let out = f(&mut cur.users)?;
+        files::write_atomic(&self.path, render(&cur.users).as_bytes())?;
+        cur.stamp = files::stamp(&self.path)?;
+        *self.loaded.write() = cur;
+        self.cache.lock().clear();
+        Ok(out)
     }
 
     /// Drops expired cache entries.
@@ -274,6 +429,44 @@ pub(crate) mod tests {
         std::fs::write(&path, "users: [{name: x}]\n").unwrap();
         assert!(users.reload_if_changed().is_err());
         assert!(users.verify("grafana", "new").is_ok());
+    }
+
+    #[test]
+    fn users_are_managed_without_losing_hand_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth").join("users.yml");
+        let users = Users::open(&path, false, Duration::from_secs(300), Arc::new(|| 0)).unwrap();
+        assert!(users.is_empty(), "a missing default file means no users");
+        let scope: BTreeMap<String, String> = [("tenant".to_string(), "eu \"1\"".to_string())].into();
+        let (before, after) = users.put("grafana", Role::Reader, Some("s3cret-pass"), scope.clone()).unwrap();
+        assert_eq!((before, after.role, after.scope), (None, Role::Reader, scope.clone()));
+        assert_eq!(users.verify("grafana", "s3cret-pass").unwrap().scope, vec![("tenant".into(), "eu \"1\"".into())]);
+        // A user added by hand meanwhile is kept by the next change.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}  - {{name: ops, role: admin, password_hash: '{}'}}\n", cheap_hash("pw")))
+            .unwrap();
+        let (before, after) = users.put("grafana", Role::Operator, None, BTreeMap::new()).unwrap();
+        assert_eq!(before.map(|u| u.role), Some(Role::Reader));
+        assert_eq!(after.role, Role::Operator);
+        assert_eq!(users.list().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["grafana", "ops"]);
+        assert!(users.verify("grafana", "s3cret-pass").is_ok(), "password kept");
+        assert!(users.verify("ops", "pw").is_ok());
+        // Refusals change nothing.
+        assert!(matches!(users.put("new", Role::Reader, None, BTreeMap::new()), Err(AuthError::Rejected(_))));
+        assert!(matches!(
+            users.put("a:b", Role::Reader, Some("long enough"), BTreeMap::new()),
+            Err(AuthError::Rejected(_))
+        ));
+        assert!(matches!(users.put("x", Role::Reader, Some("short"), BTreeMap::new()), Err(AuthError::Rejected(_))));
+        assert!(matches!(users.remove("nobody"), Err(AuthError::UnknownUser(_))));
+        assert_eq!(users.remove("ops").unwrap().role, Role::Admin);
+        // What was written loads again, and it is private.
+        let again = Users::load(&path, Duration::ZERO, Arc::new(|| 0)).unwrap();
+        assert_eq!(again.list(), users.list());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        users.remove("grafana").unwrap();
+        assert!(Users::load(&path, Duration::ZERO, Arc::new(|| 0)).unwrap().is_empty(), "an empty list loads");
     }
 
     #[test]

@@ -147,3 +147,42 @@ fn templates_are_stored_and_instantiated() {
     assert_eq!(s.template("game pack").unwrap(), t);
     assert!(matches!(s.template("nope"), Err(StoreError::NotFound(_))));
 }
+
+#[test]
+fn a_change_that_cannot_go_live_leaves_no_version() {
+    let d = tempfile::tempdir().unwrap();
+    let s = RulesStore::open(d.path()).unwrap();
+    s.put("game", G1, "alice", "first", 1000).unwrap();
+    // A non-empty directory where the live file goes: the rename making v2 live fails.
+    std::fs::remove_file(s.active_dir().join("game.yml")).unwrap();
+    std::fs::create_dir_all(s.active_dir().join("game.yml").join("blocker")).unwrap();
+    assert!(matches!(s.put("game", G2, "bob", "stricter", 2000), Err(StoreError::Io { .. })));
+    let vs = s.versions("game").unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1], "the failed version is not in the history");
+    assert_eq!(s.current("game").unwrap().unwrap().text, G1);
+    // Once the path is free again, the next change is version 2 and goes live.
+    std::fs::remove_dir_all(s.active_dir().join("game.yml")).unwrap();
+    assert_eq!(s.put("game", G2, "bob", "stricter", 3000).unwrap().version.version, 2);
+    assert_eq!(std::fs::read_to_string(s.active_dir().join("game.yml")).unwrap(), G2);
+}
+
+#[test]
+fn reconcile_makes_live_files_follow_the_history() {
+    let d = tempfile::tempdir().unwrap();
+    let s = RulesStore::open(d.path()).unwrap();
+    s.put("game", G1, "alice", "first", 1000).unwrap();
+    s.put("game", G2, "bob", "second", 2000).unwrap();
+    s.put("web", G1, "alice", "web", 3000).unwrap();
+    s.put("gone", G1, "alice", "gone", 4000).unwrap();
+    s.delete("gone", "alice", "bye", 5000).unwrap();
+    assert!(s.reconcile().unwrap().is_empty(), "nothing to do when they agree");
+    // As a crash between the history line and the live file leaves them: game's live file is
+    // one version behind, web's is missing, and the deleted group is still live.
+    std::fs::write(s.active_dir().join("game.yml"), G1).unwrap();
+    std::fs::remove_file(s.active_dir().join("web.yml")).unwrap();
+    std::fs::write(s.active_dir().join("gone.yml"), G1).unwrap();
+    assert_eq!(s.reconcile().unwrap(), ["game", "gone", "web"]);
+    assert_eq!(std::fs::read_to_string(s.active_dir().join("game.yml")).unwrap(), G2);
+    assert_eq!(std::fs::read_to_string(s.active_dir().join("web.yml")).unwrap(), G1);
+    assert!(!s.active_dir().join("gone.yml").exists());
+}

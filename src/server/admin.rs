@@ -3,12 +3,16 @@
 //! written (and fsync'd) *before* the action is applied, and an action whose entry cannot be
 //! written is refused; an action that then fails leaves a second entry with its error.
 //!
-//! Routes: `admin_rules` (versioned rule groups). Every admin route needs the `admin` role.
+//! Routes: [`rules`] (versioned rule groups), [`templates`], [`tokens`], [`users`],
+//! [`escalations`], [`tsdb`]; the audit log's own routes are in `audit_api`. Every admin
+//! route needs the `admin` role.
 
+pub mod escalations;
 pub mod rules;
 pub mod templates;
 pub mod tokens;
 pub mod tsdb;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -65,19 +69,21 @@ pub fn admin(st: &crate::server::AppState) -> Result<Arc<Admin>, ApiError> {
     st.admin.get().cloned().ok_or_else(|| ApiError::unavailable("the admin API is starting up"))
 }
 
-/// Largest body of an admin or notification request (a rule group, a token request, a
-/// silence): 1 MiB. Larger ones are refused with 413 before they are read whole.
-pub const SMALL_BODY_LIMIT: usize = 1 << 20;
-
-/// A request body of at most [`SMALL_BODY_LIMIT`] bytes (413 in the API's envelope beyond).
+/// A request body of at most `admin.max_body_bytes` bytes (default 1 MiB): an admin or
+/// notification request (a rule group, a token request, a silence). Larger ones are refused
+/// with 413 in the API's envelope before they are read whole.
 pub struct SmallBody(pub axum::body::Bytes);
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for SmallBody {
+impl axum::extract::FromRequest<Arc<crate::server::AppState>> for SmallBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
-        axum::body::to_bytes(req.into_body(), SMALL_BODY_LIMIT).await.map(SmallBody).map_err(|e| {
-            ApiError::new(ErrorType::TooLarge, format!("request body over {SMALL_BODY_LIMIT} bytes or unreadable: {e}"))
+    async fn from_request(
+        req: axum::extract::Request,
+        st: &Arc<crate::server::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let limit = st.cfg.admin.max_body_bytes;
+        axum::body::to_bytes(req.into_body(), limit).await.map(SmallBody).map_err(|e| {
+            ApiError::new(ErrorType::TooLarge, format!("request body over {limit} bytes or unreadable: {e}"))
         })
     }
 }

@@ -84,6 +84,7 @@ pub async fn ack(
     let fp = parse_fp(&fp)?;
     let (by, comment) = who_why(q.as_deref(), &headers, &body)?;
     let r = routing(&st)?;
+    r.check(|d, _| d.check_alert(fp)).map_err(notify_error)?;
     let after = Some(json!({"acknowledgedBy": by}));
     audited(&st, &actor, "alert.ack", fp.to_string(), after, Some(comment.clone()), async {
         r.ack(fp, &by, &comment).map_err(notify_error)
@@ -104,6 +105,7 @@ pub async fn resolve(
     let fp = parse_fp(&fp)?;
     let (by, comment) = who_why(q.as_deref(), &headers, &body)?;
     let r = routing(&st)?;
+    r.check(|d, _| d.check_alert(fp)).map_err(notify_error)?;
     let after = Some(json!({"resolvedBy": by}));
     let sent = audited(&st, &actor, "alert.resolve", fp.to_string(), after, Some(comment.clone()), async {
         r.resolve(fp, &by, &comment).await.map_err(notify_error)
@@ -182,6 +184,7 @@ pub async fn add_silence(
     let after = Some(json!({
         "matchers": def.matchers, "startsAt": def.starts_at_ms, "endsAt": def.ends_at_ms, "createdBy": def.created_by,
     }));
+    r.check(|d, now| d.check_silence(&def, now)).map_err(notify_error)?;
     let (target, comment) = (def.matchers.join(","), def.comment.clone());
     let id = audited(&st, &actor, "silence.create", target, after, Some(comment), async {
         r.add_silence(def).map_err(notify_error)
@@ -197,10 +200,10 @@ pub async fn expire_silence(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = routing(&st)?;
-    audited(&st, &actor, "silence.expire", id.clone(), None, None, async {
-        r.expire_silence(&id).map_err(notify_error)
-    })
-    .await?;
+    r.check(|d, now| d.check_expire(&id, now)).map_err(notify_error)?;
+    let before = r.silences().into_iter().find(|s| s.id == id).and_then(|s| serde_json::to_value(s).ok());
+    let ev = crate::server::admin::AuditEvent { before, ..actor.event("silence.expire", id.clone()) };
+    crate::server::admin::admin(&st)?.audited(ev, async { r.expire_silence(&id).map_err(notify_error) }).await?;
     tracing::info!(silence = %id, "silence expired");
     Ok(success_value(&json!({"silenceID": id})))
 }

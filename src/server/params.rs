@@ -148,6 +148,25 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     }
 }
 
+/// [`parse_time`], plus the relative forms of the command line: `now`, `now-<duration>` and
+/// `now+<duration>` (a Prometheus duration, e.g. `now-7d`, `now-1h30m`), relative to `now_ms`.
+pub fn parse_time_relative(s: &str, now_ms: Timestamp) -> Result<Timestamp, String> {
+    let Some(rest) = s.strip_prefix("now") else { return parse_time(s) };
+    let bad = |why: String| format!("cannot parse {} to a valid timestamp: {why}", go_quote(s));
+    let (sign, d) = match rest.chars().next() {
+        None => return Ok(now_ms),
+        Some('-') => (-1, &rest[1..]),
+        Some('+') => (1, &rest[1..]),
+        Some(_) => return Err(bad("expected now, now-<duration> or now+<duration>".into())),
+    };
+    let ms = parse_duration(d).map_err(bad)?;
+    i64::try_from(ms.as_millis())
+        .ok()
+        .and_then(|ms| now_ms.checked_add(sign * ms))
+        .filter(|t| (MIN_TIME..=MAX_TIME).contains(t))
+        .ok_or_else(|| bad("out of range".into()))
+}
+
 /// Parses float seconds or a Prometheus duration into milliseconds.
 pub fn parse_api_duration(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
@@ -225,6 +244,21 @@ mod tests {
         assert_eq!(parse_time("x").unwrap_err(), "cannot parse \"x\" to a valid timestamp");
         // Quoted as Go's %q (Prometheus's message), not as Rust's Debug.
         assert_eq!(parse_time("a\u{1}\u{e9}").unwrap_err(), "cannot parse \"a\\x01\u{e9}\" to a valid timestamp");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_time_relative("now", now), Ok(now));
+        assert_eq!(parse_time_relative("now-7d", now), Ok(now - 7 * 86_400_000));
+        assert_eq!(parse_time_relative("now-1h30m", now), Ok(now - 5_400_000));
+        assert_eq!(parse_time_relative("now+5m", now), Ok(now + 300_000));
+        assert_eq!(parse_time_relative("1435781451", now), Ok(1435781451000));
+        assert_eq!(parse_time_relative("2015-07-01T20:10:51Z", now), Ok(1435781451000));
+        for bad in ["now-", "now-7", "now7d", "now-x", "nowhere"] {
+            let e = parse_time_relative(bad, now).unwrap_err();
+            assert!(e.starts_with(&format!("cannot parse {bad:?} to a valid timestamp")), "{bad}: {e}");
+        }
     }
 
     #[test]

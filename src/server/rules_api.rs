@@ -36,6 +36,8 @@ pub struct RuleView {
     pub last_error: Option<String>,
     pub eval_duration_s: f64,
     pub last_eval_ms: i64,
+    /// Anomaly and forecast rules: what they learned (tickdb's addition to the API).
+    pub learning: Option<rules::learned::LearnStatus>,
 }
 
 /// One group, as the API shows it.
@@ -124,6 +126,10 @@ fn rule_json(r: &RuleView, exclude_alerts: bool) -> Json {
         o["annotations"] = json!(r.annotations);
         if !exclude_alerts {
             o["alerts"] = Json::Array(r.alerts.iter().map(alert_json).collect());
+        }
+        if let Some(l) = &r.learning {
+            // Series tracked, cold start (`readiness`: "warming up: n of m samples"), memory.
+            o["learning"] = json!(l);
         }
     } else {
         o["type"] = json!("recording");

@@ -489,3 +489,163 @@ async fn a_template_makes_one_group_per_target() {
     assert!(puts.iter().all(|e| e["justification"] == "template gameserver"), "{puts:?}");
     assert_eq!(audit(&admin, "action=rule_template.put").await.len(), 1, "the refused template left no entry");
 }
+
+const ALERT_RULES: &str =
+    "groups:\n  - name: gs\n    interval: 1s\n    rules:\n      - alert: TickRateLow\n        expr: tick_rate < 55\n";
+const NOTIFICATIONS: &str = "route:\n  receiver: ops\n  group_wait: 1h\n  routes:\n    - matchers: [alertname=\"TickRateLow\"]\n      receiver: ops\n      escalation: [{after: 10m, receiver: pager}]\nreceivers:\n  - name: ops\n  - name: pager\n  - name: boss\n";
+
+/// Users, escalation policies, silences, acks, manual resolves and reloads through the API:
+/// each accepted action leaves exactly one audit entry with the right before and after, each
+/// refused one (bad input, unknown alert or silence) leaves none, and no password or hash
+/// reaches the log.
+#[tokio::test]
+async fn every_admin_action_leaves_exactly_one_entry() {
+    let (rules, conf) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(rules.path().join("gs.yml"), ALERT_RULES).unwrap();
+    let nf = conf.path().join("notifications.yml");
+    std::fs::write(&nf, NOTIFICATIONS).unwrap();
+    let (rd, nf2) = (rules.path().to_path_buf(), nf.clone());
+    let s = TestServer::with(move |c| {
+        c.rules.dir = rd;
+        c.alerting.notifications_file = nf2;
+    })
+    .await;
+    let admin = client(&s, Some(s.token(Role::Admin, "root")));
+    let mut expected: Vec<&str> = Vec::new();
+
+    // Users: created, used for Basic auth, changed, deleted.
+    assert_eq!(admin.put("/api/v1/admin/users/grafana", r#"{"role": "reader", "password": "short"}"#).await.0, 400);
+    assert_eq!(
+        admin.put("/api/v1/admin/users/graf:ana", r#"{"role": "reader", "password": "long enough"}"#).await.0,
+        400
+    );
+    assert_eq!(admin.put("/api/v1/admin/users/grafana", r#"{"role": "reader"}"#).await.0, 400, "new user, no password");
+    assert_eq!(admin.put("/api/v1/admin/users/grafana", r#"{"role": "root", "password": "long enough"}"#).await.0, 400);
+    let (st, v) = admin
+        .put(
+            "/api/v1/admin/users/grafana",
+            r#"{"role": "reader", "password": "s3cret-pass", "scope": {"tenant": "eu-1"}}"#,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["created"], true);
+    expected.push("user.create");
+    let basic = |pw: &str| {
+        reqwest::Client::new().get(format!("{}/api/v1/labels", s.url)).basic_auth("grafana", Some(pw.to_string()))
+    };
+    assert_eq!(basic("s3cret-pass").send().await.unwrap().status(), 200);
+    assert_eq!(basic("wrong-pass").send().await.unwrap().status(), 401);
+    let (st, v) = admin.put("/api/v1/admin/users/grafana", r#"{"role": "operator", "justification": "on call"}"#).await;
+    assert_eq!(st, 200, "{v}");
+    expected.push("user.update");
+    assert_eq!(basic("s3cret-pass").send().await.unwrap().status(), 200, "the password is kept");
+    let (_, v) = admin.get("/api/v1/admin/users").await;
+    assert_eq!(v["data"]["users"], serde_json::json!([{"name": "grafana", "role": "operator", "scope": {}}]));
+    assert_eq!(admin.delete("/api/v1/admin/users/grafana").await.0, 400, "needs a justification");
+    assert_eq!(admin.delete("/api/v1/admin/users/nobody?justification=x").await.0, 404);
+    assert_eq!(admin.delete("/api/v1/admin/users/grafana?justification=left").await.0, 200);
+    expected.push("user.delete");
+    assert_eq!(basic("s3cret-pass").send().await.unwrap().status(), 401);
+
+    // Escalation policies: the file's, overridden, refused when bad, the override removed.
+    let (st, v) = admin.get("/api/v1/admin/escalations").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["data"]["routes"][1]["route"], "route.routes[0]");
+    assert_eq!(v["data"]["routes"][1]["effective"], serde_json::json!([{"after": "10m", "receiver": "pager"}]));
+    let bad = [
+        r#"{"route": "route.routes[5]", "steps": []}"#,
+        r#"{"route": "route.routes[0]", "steps": [{"after": "5m", "receiver": "nobody"}]}"#,
+        r#"{"route": "route.routes[0]", "steps": [{"after": "5m", "receiver": "pager"}, {"after": "1m", "receiver": "boss"}]}"#,
+        r#"{"route": "route.routes[0]", "steps": [{"after": "soon", "receiver": "pager"}]}"#,
+    ];
+    for b in bad {
+        assert_eq!(admin.put("/api/v1/admin/escalations", b).await.0, 400, "{b}");
+    }
+    let (st, v) = admin
+        .put(
+            "/api/v1/admin/escalations",
+            r#"{"route": "route.routes[0]", "steps": [{"after": "5m", "receiver": "pager"}, {"after": "30m", "receiver": "boss"}], "justification": "weekend"}"#,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    expected.push("escalation.update");
+    assert_eq!(v["data"]["effective"][1]["receiver"], "boss");
+    // A reload of the notifications file keeps the override.
+    assert_eq!(admin.post("/-/reload", "").await.0, 200);
+    expected.push("config.reload");
+    let (_, v) = admin.get("/api/v1/admin/escalations").await;
+    assert_eq!(v["data"]["routes"][1]["effective"][1]["receiver"], "boss", "{v}");
+    assert_eq!(admin.delete("/api/v1/admin/escalations?route=route.routes[0]").await.0, 400, "needs a justification");
+    assert_eq!(admin.delete("/api/v1/admin/escalations?route=route&justification=x").await.0, 400, "no override");
+    assert_eq!(admin.delete("/api/v1/admin/escalations?route=route.routes%5B0%5D&justification=back").await.0, 200);
+    expected.push("escalation.delete");
+
+    // An alert fires; it is acknowledged, silenced and resolved by hand.
+    let t = tickdb::server::now_ms();
+    let req = write_request(vec![series(&[("__name__", "tick_rate"), ("server", "eu-1")], &[(t, 20.0)])]);
+    assert_eq!(s.write_v1(&req).await.status, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let fp = loop {
+        let (_, v) = admin.get("/api/v1/notifications/alerts").await;
+        if let Some(fp) = v["data"][0]["fingerprint"].as_u64() {
+            break format!("{fp:016x}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(admin.post("/api/v1/alerts/00000000000000ff/ack?by=ana", "").await.0, 404);
+    assert_eq!(admin.post(&format!("/api/v1/alerts/{fp}/ack?by=ana&comment=looking"), "").await.0, 200);
+    expected.push("alert.ack");
+    let silence = r#"{"matchers": ["server=\"eu-1\""], "endsAt": "2099-01-01T00:00:00Z", "createdBy": "ana", "comment": "restart"}"#;
+    assert_eq!(
+        admin
+            .post("/api/v1/silences", r#"{"matchers": ["server=\"eu-1\""], "endsAt": "2001-01-01T00:00:00Z"}"#)
+            .await
+            .0,
+        400
+    );
+    let (st, v) = admin.post("/api/v1/silences", silence).await;
+    assert_eq!(st, 200, "{v}");
+    expected.push("silence.create");
+    let id = v["data"]["silenceID"].as_str().unwrap().to_string();
+    assert_eq!(admin.delete("/api/v1/silences/silence-999").await.0, 404);
+    assert_eq!(admin.delete(&format!("/api/v1/silences/{id}")).await.0, 200);
+    expected.push("silence.expire");
+    assert_eq!(admin.delete(&format!("/api/v1/silences/{id}")).await.0, 400, "already expired");
+    assert_eq!(admin.post(&format!("/api/v1/alerts/{fp}/resolve?by=ana&comment=fixed"), "").await.0, 200);
+    expected.push("alert.resolve");
+
+    // Exactly one entry per accepted action, in order, all "ok".
+    let entries = audit(&admin, "limit=1000").await;
+    let mut got: Vec<&str> = entries.iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
+    got.retain(|a| *a != "auth.failure");
+    assert_eq!(got, expected);
+    assert!(entries.iter().all(|e| e["result"] == "ok" || e["action"] == "auth.failure"), "{entries:?}");
+    let one = |action: &str| entries.iter().find(|e| e["action"] == action).unwrap().clone();
+    let create = one("user.create");
+    assert_eq!((create["actor"].as_str(), create["target"].as_str()), (Some("root"), Some("grafana")));
+    assert_eq!(create["before"], Value::Null);
+    assert_eq!(create["after"]["scope"]["tenant"], "eu-1");
+    let update = one("user.update");
+    assert_eq!(update["before"]["role"], "reader");
+    assert_eq!(update["after"]["role"], "operator");
+    assert_eq!(update["after"]["password_changed"], false);
+    assert_eq!(update["justification"], "on call");
+    assert_eq!(one("user.delete")["before"]["role"], "operator");
+    let esc = one("escalation.update");
+    assert_eq!(esc["target"], "route.routes[0]");
+    assert_eq!(esc["before"]["effective"][0]["after"], "10m");
+    assert_eq!(esc["after"]["steps"][1]["after"], "30m");
+    assert_eq!(one("escalation.delete")["before"]["effective"][1]["receiver"], "boss");
+    assert_eq!(one("alert.ack")["target"], fp.as_str());
+    assert_eq!(one("alert.ack")["justification"], "looking");
+    assert_eq!(one("silence.expire")["before"]["id"], id.as_str());
+    assert_eq!(one("alert.resolve")["after"]["resolvedBy"], "ana");
+    let log = serde_json::to_string(&entries).unwrap();
+    assert!(!log.contains("s3cret") && !log.contains("argon2"), "no password or hash in the audit log");
+    // The users file holds the hash, private to the server's user.
+    let users = s.dir.path().join("data").join("auth").join("users.yml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&users).unwrap().permissions().mode() & 0o777, 0o600);
+    s.stop().await;
+}

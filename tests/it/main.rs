@@ -7,14 +7,16 @@
 //! maintenance), `overload` (write and query slots, 503), `robustness` (error envelopes,
 //! body limits, random input), `prometheus` (end-to-end against a real Prometheus scraping and
 //! remote-writing), `rules` (the rule engine in the server: rules and alerts API, reload,
-//! restart).
+//! restart), `backtest` (`tickdb rules backtest` over imported history).
 
 mod admin;
 mod alerting;
 mod anomaly_cli;
 mod api;
+mod backtest;
 mod harness;
 mod import;
+mod learned;
 mod lifecycle;
 mod notify;
 mod overload;

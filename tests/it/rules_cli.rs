@@ -10,10 +10,10 @@ use expect_test::expect;
 use crate::tools::which;
 
 /// Exit code, stdout and stderr of one run.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 fn run(bin: &Path, args: &[&str], cwd: &Path) -> Run {
@@ -25,7 +25,7 @@ fn run(bin: &Path, args: &[&str], cwd: &Path) -> Run {
     }
 }
 
-fn tickdb(args: &[&str], cwd: &Path) -> Run {
+pub(crate) fn tickdb(args: &[&str], cwd: &Path) -> Run {
     run(Path::new(env!("CARGO_BIN_EXE_tickdb")), args, cwd)
 }
 

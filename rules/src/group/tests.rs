@@ -22,15 +22,15 @@ impl Queryable for HeadQ {
     }
 }
 
-struct Env {
+pub(crate) struct Env {
     head: Arc<Head>,
     src: LocalSource,
     opts: GroupOptions,
 }
 
-const M: i64 = 60_000;
+pub(crate) const M: i64 = 60_000;
 
-fn env() -> Env {
+pub(crate) fn env() -> Env {
     let head = Head::open(HeadOptions { dir: None, out_of_order_window: i64::MAX / 4, ..HeadOptions::default() })
         .expect("in-memory head");
     let src = LocalSource { engine: Engine::new(EngineOptions::default()), db: Arc::new(HeadQ(head.clone())) };
@@ -44,7 +44,7 @@ impl Env {
     }
 
     /// Appends `(minute, value)` samples to the series `labels` (`name=value` pairs).
-    fn add(&self, labels: &[(&str, &str)], samples: &[(i64, f64)]) {
+    pub(crate) fn add(&self, labels: &[(&str, &str)], samples: &[(i64, f64)]) {
         let l = Labels::from_pairs(labels.iter().copied());
         let mut app = self.out().appender();
         for &(t, v) in samples {
@@ -54,7 +54,7 @@ impl Env {
     }
 
     /// A group `g` (interval 1m) of the given rules (YAML list items).
-    fn group(&self, rules: &str) -> Group {
+    pub(crate) fn group(&self, rules: &str) -> Group {
         self.group_with(rules, "")
     }
 
@@ -64,12 +64,12 @@ impl Env {
         Group::new("r.yml", &f.groups[0], &self.opts).expect("group")
     }
 
-    fn eval(&self, g: &mut Group, minute: i64) -> EvalReport {
+    pub(crate) fn eval(&self, g: &mut Group, minute: i64) -> EvalReport {
         g.eval(minute * M, &self.src, self.out())
     }
 
     /// Every stored series whose name matches `re`, with its samples as `minute:value`.
-    fn dump(&self, re: &str) -> String {
+    pub(crate) fn dump(&self, re: &str) -> String {
         let q = HeadQ(self.head.clone()).querier(i64::MIN / 4, i64::MAX / 4).expect("querier");
         let set = q.select(true, None, &[Matcher::regex("__name__", re).expect("regex")]).expect("select");
         let mut out = String::new();
@@ -96,7 +96,7 @@ fn fmt_min(t: i64) -> String {
 }
 
 /// One line per rule: health and error, and for alerting rules each alert's state.
-fn status(g: &Group) -> String {
+pub(crate) fn status(g: &Group) -> String {
     let mut lines = Vec::new();
     for r in g.rules() {
         let mut s = format!("{} {}", r.name(), r.health().as_str());

@@ -83,6 +83,7 @@ fn env_with(clk: Arc<dyn Fn() -> i64 + Send + Sync>) -> Env {
         clock: clk,
         registry: registry.clone(),
         group_options: GroupOptions { resend_delay_ms: 60_000, ..GroupOptions::default() },
+        state_dir: None,
     });
     Env { head, manager, sent, gate, registry }
 }

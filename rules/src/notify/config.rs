@@ -142,6 +142,11 @@ impl NotifyConfig {
         Ok(cfg)
     }
 
+    /// Validates, as [`NotifyConfig::from_yaml`] and the dispatcher do.
+    pub fn validate(&self) -> Result<(), NotifyError> {
+        self.compile().map(|_| ())
+    }
+
     /// Validates and compiles (the dispatcher's form).
     pub(crate) fn compile(&self) -> Result<Compiled, NotifyError> {
         let root = &self.route;

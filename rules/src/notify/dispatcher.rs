@@ -564,6 +564,41 @@ impl Dispatcher {
     }
 
     /// Acknowledges an alert: no more escalation or repeats until it resolves and fires anew.
+    /// Whether `fp` is an alert the dispatcher knows (what ack and resolve need).
+    pub fn check_alert(&self, fp: Fingerprint) -> Result<(), NotifyError> {
+        self.st.alerts.contains_key(&fp).then_some(()).ok_or(NotifyError::UnknownAlert(fp))
+    }
+
+    /// Why [`Dispatcher::add_silence`] would refuse `def`, if it would.
+    pub fn check_silence(&self, def: &SilenceDef, now_ms: i64) -> Result<(), NotifyError> {
+        self.silence_matchers(def, now_ms).map(|_| ())
+    }
+
+    fn silence_matchers(&self, def: &SilenceDef, now_ms: i64) -> Result<Vec<Matcher>, NotifyError> {
+        let ms = compile_silence(def).map_err(NotifyError::InvalidSilence)?;
+        if def.ends_at_ms <= now_ms {
+            return Err(NotifyError::InvalidSilence(format!(
+                "end time {} is in the past (now {now_ms})",
+                def.ends_at_ms
+            )));
+        }
+        Ok(ms)
+    }
+
+    /// Why [`Dispatcher::expire_silence`] would refuse `id`, if it would.
+    pub fn check_expire(&self, id: &str, now_ms: i64) -> Result<(), NotifyError> {
+        if id.strip_prefix("config-").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n < self.cfg.silences.len())
+        {
+            return Err(NotifyError::StaticSilence(id.to_string()));
+        }
+        let s =
+            self.st.silences.iter().find(|s| s.id == id).ok_or_else(|| NotifyError::UnknownSilence(id.to_string()))?;
+        if s.def.ends_at_ms <= now_ms {
+            return Err(NotifyError::SilenceExpired(id.to_string()));
+        }
+        Ok(())
+    }
+
     pub fn ack(&mut self, fp: Fingerprint, who: &str, why: &str, now_ms: i64) -> Result<(), NotifyError> {
         let a = self.st.alerts.get_mut(&fp).ok_or(NotifyError::UnknownAlert(fp))?;
         a.ack = Some(AckInfo { by: who.to_string(), comment: why.to_string(), at_ms: now_ms });
@@ -603,13 +638,7 @@ impl Dispatcher {
 
     /// Adds a silence; returns its id.
     pub fn add_silence(&mut self, def: SilenceDef, now_ms: i64) -> Result<String, NotifyError> {
-        let ms = compile_silence(&def).map_err(NotifyError::InvalidSilence)?;
-        if def.ends_at_ms <= now_ms {
-            return Err(NotifyError::InvalidSilence(format!(
-                "end time {} is in the past (now {now_ms})",
-                def.ends_at_ms
-            )));
-        }
+        let ms = self.silence_matchers(&def, now_ms)?;
         self.st.next_silence_id += 1;
         let id = format!("silence-{}", self.st.next_silence_id);
         self.st.silences.push(StoredSilence { id: id.clone(), def });
@@ -619,19 +648,10 @@ impl Dispatcher {
 
     /// Ends a silence now (a pending one never starts).
     pub fn expire_silence(&mut self, id: &str, now_ms: i64) -> Result<(), NotifyError> {
-        if id.strip_prefix("config-").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n < self.cfg.silences.len())
-        {
-            return Err(NotifyError::StaticSilence(id.to_string()));
-        }
-        let s = self
-            .st
-            .silences
-            .iter_mut()
-            .find(|s| s.id == id)
-            .ok_or_else(|| NotifyError::UnknownSilence(id.to_string()))?;
-        if s.def.ends_at_ms <= now_ms {
-            return Err(NotifyError::SilenceExpired(id.to_string()));
-        }
+        self.check_expire(id, now_ms)?;
+        let Some(s) = self.st.silences.iter_mut().find(|s| s.id == id) else {
+            return Err(NotifyError::UnknownSilence(id.to_string()));
+        };
         s.def.starts_at_ms = s.def.starts_at_ms.min(now_ms);
         s.def.ends_at_ms = now_ms;
         Ok(())
