@@ -1,6 +1,6 @@
 //! The command line: `tickdb serve`, `tickdb tsdb import`, `tickdb tsdb dump`, `tickdb rules
 //! check|test|backtest`, `tickdb token create|list|revoke`, `tickdb user hash-password`,
-//! `tickdb audit verify`, `tickdb audit export`.
+//! `tickdb audit verify`, `tickdb audit export`, `tickdb anomaly score`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +76,12 @@ tickdb capacity --url https://tickdb.example:9201 --by server --token \"$TOKEN\"
 One line per forecast, soonest crossing first:\n  \
 TARGET  RESOURCE  NOW  AT HORIZON (BAND)  THRESHOLD: crosses in 16h at ...; band 15h..18h")]
     Capacity(CapacityArgs),
+    /// Run anomaly detectors offline (docs/anomaly.md).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tickdb anomaly score --input cpu.csv --detector holt_winters:period=1d --output scored.csv"
+    )]
+    Anomaly(AnomalyCommand),
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +95,40 @@ pub struct CapacityArgs {
     /// A bearer token (reader role) when the server requires one.
     #[arg(long, env = "TICKDB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AnomalyCommand {
+    /// Score a `timestamp,value` CSV with the detector code anomaly rules use.
+    #[command(
+        after_help = "Example:\n  tickdb anomaly score --input nab/data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv \\\n    \
+--detector zscore:window=7d,robust=true > scored.csv\n\n\
+The input has an optional header and `timestamp,value` lines; timestamps are\n\
+`2014-04-01 00:00:00` (UTC), RFC 3339, or Unix seconds or milliseconds, in time order.\n\
+The output is `timestamp,value,score,expected,lower,upper`: score in 0..1 (> 0.5 medium,\n\
+> 0.667 high, > 0.833 critical), the band [lower, upper] where the value is normal; the\n\
+last four are empty while the detector warms up. A summary goes to stderr.\n\n\
+Detectors (KIND:PARAM=VALUE,...; every parameter optional):\n  \
+zscore:window=7d,buckets=168,robust=false,sample=8,min_samples=100\n  \
+holt_winters:period=1d,slots=288,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12\n  \
+gmm:components=2,train=1000,retrain_every=250,min_samples=200\n\
+Any kind also takes likelihood=N (score how unusual the last N deviations are for this\n\
+series; 0 = off) and likelihood_history=4000."
+    )]
+    Score(AnomalyScoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AnomalyScoreArgs {
+    /// The `timestamp,value` CSV to score.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The detector, `KIND:PARAM=VALUE,...` (see below).
+    #[arg(long)]
+    pub detector: rules::anomaly::DetectorSpec,
+    /// Write the scored CSV here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -533,6 +573,10 @@ pub fn run() -> anyhow::Result<()> {
                 }
                 AuditCommand::Export(a) => crate::audit::cli::run_export(&a, &mut out),
             }
+        }
+        Command::Anomaly(AnomalyCommand::Score(a)) => {
+            crate::logging::init(cli.log_format.unwrap_or_default(), cli.log_level.as_deref().unwrap_or("error"));
+            crate::anomaly_cli::score(&a, &mut std::io::stdout().lock(), &mut std::io::stderr().lock())
         }
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod alerting;
 pub mod allocator;
+pub mod anomaly_cli;
 pub mod audit;
 pub mod auth;
 pub mod backend;

@@ -28,7 +28,9 @@
 //! Module map: [`spec`] (the `kind:param=value,...` / YAML configuration, validation, `build`),
 //! [`zscore`] (rolling z-score and median/MAD over a time-bucketed window), [`holt_winters`]
 //! (seasonal baseline and its forecast), [`linear`] (least-squares trend forecast), [`gmm`]
-//! (multivariate Gaussian mixture, linfa), [`alarm`] (thresholding a score stream into alarms),
+//! (multivariate Gaussian mixture, linfa), [`likelihood`] (post-processing any detector's
+//! scores by how unusual the recent deviations are for this series), [`alarm`] (thresholding a
+//! score stream into alarms), [`csv`] (the `timestamp,value` files of the CLI and NAB),
 //! `window` (the time-bucket ring they share).
 
 use std::fmt;
@@ -36,8 +38,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod alarm;
+pub mod csv;
 pub mod gmm;
 pub mod holt_winters;
+pub mod likelihood;
 pub mod linear;
 pub mod spec;
 #[cfg(test)]
@@ -48,6 +52,7 @@ pub mod zscore;
 pub use alarm::Alarm;
 pub use gmm::{Gmm, GmmModel};
 pub use holt_winters::HoltWinters;
+pub use likelihood::Likelihood;
 pub use linear::LinearTrend;
 pub use spec::{DetectorSpec, SpecError};
 pub use zscore::ZScore;
@@ -196,6 +201,16 @@ pub enum AnyDetector {
     Gmm(gmm::Univariate),
 }
 
+impl AnyDetector {
+    fn inner(&self) -> &dyn Detector {
+        match self {
+            AnyDetector::Zscore(d) => d,
+            AnyDetector::HoltWinters(d) => d,
+            AnyDetector::Gmm(d) => d,
+        }
+    }
+}
+
 impl Detector for AnyDetector {
     fn update(&mut self, ts_ms: i64, value: f64) -> Option<Score> {
         match self {
@@ -205,18 +220,10 @@ impl Detector for AnyDetector {
         }
     }
     fn readiness(&self) -> Readiness {
-        match self {
-            AnyDetector::Zscore(d) => d.readiness(),
-            AnyDetector::HoltWinters(d) => d.readiness(),
-            AnyDetector::Gmm(d) => d.readiness(),
-        }
+        self.inner().readiness()
     }
     fn memory_bytes(&self) -> usize {
-        match self {
-            AnyDetector::Zscore(d) => d.memory_bytes(),
-            AnyDetector::HoltWinters(d) => d.memory_bytes(),
-            AnyDetector::Gmm(d) => d.memory_bytes(),
-        }
+        self.inner().memory_bytes()
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod admin;
 mod alerting;
+mod anomaly_cli;
 mod api;
 mod backtest;
 mod harness;

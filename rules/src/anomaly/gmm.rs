@@ -29,6 +29,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use super::likelihood::{Likelihood, LikelihoodParams};
 use super::{AnomalyError, BAND_Z, Detector, Level, Readiness, Score, score_of_z, usable};
 
 /// Parameters of [`Gmm`] (`gmm:components=2,train=1000,retrain_every=250,min_samples=200`).
@@ -41,11 +42,14 @@ pub struct GmmParams {
     pub retrain_every: u64,
     /// Buffered vectors needed before the first fit.
     pub min_samples: u64,
+    /// Post-processing of the scores ([`Likelihood`]).
+    #[serde(default)]
+    pub likelihood: Option<LikelihoodParams>,
 }
 
 impl Default for GmmParams {
     fn default() -> Self {
-        GmmParams { components: 2, train: 1000, retrain_every: 250, min_samples: 200 }
+        GmmParams { components: 2, train: 1000, retrain_every: 250, min_samples: 200, likelihood: None }
     }
 }
 
@@ -135,13 +139,14 @@ impl GmmModel {
             .iter()
             .enumerate()
             .map(|(k, c)| {
-                let mut m2 = 0.0;
-                for i in 0..d {
-                    let di = z[i] - c.mean[i];
-                    for j in 0..d {
-                        m2 += di * c.precision[i * d + j] * (z[j] - c.mean[j]);
-                    }
-                }
+                // (z - mean)' P (z - mean), P row-major.
+                let dev: Vec<f64> = z.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+                let m2: f64 = c
+                    .precision
+                    .chunks(d)
+                    .zip(&dev)
+                    .map(|(row, di)| di * row.iter().zip(&dev).map(|(p, dj)| p * dj).sum::<f64>())
+                    .sum();
                 let lp = c.log_norm - 0.5 * m2.max(0.0);
                 if lp > best.0 {
                     best = (lp, k);
@@ -216,12 +221,16 @@ pub struct Gmm {
     model: Option<GmmModel>,
     /// The last training error, for rule health.
     last_error: Option<String>,
+    #[serde(default)]
+    likelihood: Option<Likelihood>,
 }
 
 impl Gmm {
     pub fn new(params: GmmParams, dims: usize) -> Self {
         let cap = params.train.max(1) * dims;
+        let likelihood = params.likelihood.clone().map(Likelihood::new);
         Gmm {
+            likelihood,
             params,
             dims,
             last_ts: None,
@@ -274,7 +283,7 @@ impl Gmm {
             // A failure is kept for health and the previous model stays in use.
             let _ = self.retrain();
         }
-        Ok(score)
+        Ok(Likelihood::apply(&mut self.likelihood, score))
     }
 
     /// Whether a new fit is due (enough data, and `retrain_every` samples since the last, or no
@@ -321,16 +330,15 @@ impl Gmm {
     }
 
     pub fn readiness(&self) -> Readiness {
-        let needed = self.params.min_samples.max(1);
-        if self.model.is_some() {
-            Readiness { samples: self.buffered() as u64, needed: 0 }
-        } else {
-            Readiness { samples: self.buffered() as u64, needed }
-        }
+        let needed = if self.model.is_some() { 0 } else { self.params.min_samples.max(1) };
+        Likelihood::readiness(&self.likelihood, Readiness { samples: self.buffered() as u64, needed })
     }
 
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.buffer.capacity() * 8 + self.model.as_ref().map_or(0, GmmModel::memory_bytes)
+        std::mem::size_of::<Self>()
+            + self.buffer.capacity() * 8
+            + self.model.as_ref().map_or(0, GmmModel::memory_bytes)
+            + Likelihood::memory(&self.likelihood)
     }
 }
 

@@ -25,6 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::likelihood::{Likelihood, LikelihoodParams};
 use super::zscore::scale_floor;
 use super::{Detector, FORECAST_Z, Forecast, Forecaster, Readiness, Score, usable};
 
@@ -42,11 +43,22 @@ pub struct HoltWintersParams {
     pub gamma: f64,
     /// Residuals seen after the first period before scoring.
     pub min_samples: u64,
+    /// Post-processing of the scores ([`Likelihood`]; forecasts do not use it).
+    #[serde(default)]
+    pub likelihood: Option<LikelihoodParams>,
 }
 
 impl Default for HoltWintersParams {
     fn default() -> Self {
-        HoltWintersParams { period_ms: 86_400_000, slots: 288, alpha: 0.1, beta: 0.001, gamma: 0.3, min_samples: 12 }
+        HoltWintersParams {
+            period_ms: 86_400_000,
+            slots: 288,
+            alpha: 0.1,
+            beta: 0.001,
+            gamma: 0.3,
+            min_samples: 12,
+            likelihood: None,
+        }
     }
 }
 
@@ -76,12 +88,16 @@ pub struct HoltWinters {
     residuals: u64,
     /// Mean interval between samples (ms), for forecasts.
     mean_dt_ms: f64,
+    #[serde(default)]
+    likelihood: Option<Likelihood>,
 }
 
 impl HoltWinters {
     pub fn new(params: HoltWintersParams) -> Self {
         let slots = params.slots.max(1);
+        let likelihood = params.likelihood.clone().map(Likelihood::new);
         HoltWinters {
+            likelihood,
             params,
             first_ts: None,
             last_ts: None,
@@ -226,10 +242,24 @@ impl Detector for HoltWinters {
         if !usable(self.last_ts, ts_ms, value) {
             return None;
         }
-        self.learn(ts_ms, value)
+        let score = self.learn(ts_ms, value);
+        Likelihood::apply(&mut self.likelihood, score)
     }
 
     fn readiness(&self) -> Readiness {
+        Likelihood::readiness(&self.likelihood, self.model_readiness())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.season.capacity() * 8
+            + self.counts.capacity() * 4
+            + Likelihood::memory(&self.likelihood)
+    }
+}
+
+impl HoltWinters {
+    fn model_readiness(&self) -> Readiness {
         let min = self.params.min_samples.max(1);
         if !self.warming() {
             return Readiness { samples: self.n, needed: self.n_init + min };
@@ -241,10 +271,6 @@ impl Detector for HoltWinters {
         };
         let per_period = ((self.n - 1) as f64 * self.params.period_ms as f64 / elapsed).ceil() as u64;
         Readiness { samples: self.n, needed: per_period.max(self.n + 1) + min }
-    }
-
-    fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.season.capacity() * 8 + self.counts.capacity() * 4
     }
 }
 

@@ -13,13 +13,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::AnyDetector;
 use super::gmm::{Gmm, GmmParams, Univariate};
 use super::holt_winters::{HoltWinters, HoltWintersParams};
+use super::likelihood::LikelihoodParams;
 use super::zscore::{ZScore, ZScoreParams};
 use crate::notify::duration::{self, Duration};
 
 /// The kinds, as written in a spec.
 pub const KINDS: &[&str] = &["zscore", "holt_winters", "gmm"];
 
-/// A detector and its parameters.
+/// A detector and its parameters (each kind's parameters include the optional `likelihood`
+/// post-processing, `likelihood=N`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DetectorSpec {
     Zscore(ZScoreParams),
@@ -44,9 +46,12 @@ pub enum SpecError {
     NotMultivariate(&'static str),
 }
 
-const ZSCORE_PARAMS: &[&str] = &["window", "buckets", "robust", "sample", "min_samples"];
-const HW_PARAMS: &[&str] = &["period", "slots", "alpha", "beta", "gamma", "min_samples"];
-const GMM_PARAMS: &[&str] = &["components", "train", "retrain_every", "min_samples"];
+const ZSCORE_PARAMS: &[&str] =
+    &["window", "buckets", "robust", "sample", "min_samples", "likelihood", "likelihood_history"];
+const HW_PARAMS: &[&str] =
+    &["period", "slots", "alpha", "beta", "gamma", "min_samples", "likelihood", "likelihood_history"];
+const GMM_PARAMS: &[&str] =
+    &["components", "train", "retrain_every", "min_samples", "likelihood", "likelihood_history"];
 
 /// The given parameters of one kind, consumed as they are read; leftovers are unknown.
 struct Params {
@@ -113,6 +118,11 @@ impl DetectorSpec {
             _ => return Err(SpecError::UnknownKind { kind: kind.into() }),
         };
         let mut p = Params { kind, known, given };
+        let likelihood = {
+            let short = p.count("likelihood", 0, 0, 10_000)? as usize;
+            let history = p.count("likelihood_history", 4000, 10, u32::MAX as u64)?;
+            (short > 0).then_some(LikelihoodParams { short, history })
+        };
         let spec = match kind {
             "zscore" => {
                 let d = ZScoreParams::default();
@@ -132,6 +142,7 @@ impl DetectorSpec {
                     robust: p.flag("robust", d.robust)?,
                     sample: p.count("sample", d.sample as u64, 1, 4096)? as usize,
                     min_samples: p.count("min_samples", d.min_samples, 2, u32::MAX as u64)?,
+                    likelihood,
                 })
             }
             "holt_winters" => {
@@ -143,6 +154,7 @@ impl DetectorSpec {
                     beta: p.fraction("beta", d.beta)?,
                     gamma: p.fraction("gamma", d.gamma)?,
                     min_samples: p.count("min_samples", d.min_samples, 1, u32::MAX as u64)?,
+                    likelihood,
                 })
             }
             _ => {
@@ -155,6 +167,7 @@ impl DetectorSpec {
                     train,
                     retrain_every: p.count("retrain_every", d.retrain_every, 0, u32::MAX as u64)?,
                     min_samples,
+                    likelihood,
                 })
             }
         };
@@ -184,36 +197,50 @@ impl DetectorSpec {
     pub fn build_multivariate(&self, dims: usize) -> Result<Gmm, SpecError> {
         match self {
             DetectorSpec::Gmm(p) => Ok(Gmm::new(p.clone(), dims)),
-            other => Err(SpecError::NotMultivariate(other.kind())),
+            _ => Err(SpecError::NotMultivariate(self.kind())),
         }
     }
 
     /// The parameters as `(name, value)` in canonical order and notation.
     fn params(&self) -> Vec<(&'static str, String)> {
         let dur = |ms: i64| Duration(ms).to_string();
-        match self {
-            DetectorSpec::Zscore(p) => vec![
-                ("window", dur(p.window_ms)),
-                ("buckets", p.buckets.to_string()),
-                ("robust", p.robust.to_string()),
-                ("sample", p.sample.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
-            DetectorSpec::HoltWinters(p) => vec![
-                ("period", dur(p.period_ms)),
-                ("slots", p.slots.to_string()),
-                ("alpha", p.alpha.to_string()),
-                ("beta", p.beta.to_string()),
-                ("gamma", p.gamma.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
-            DetectorSpec::Gmm(p) => vec![
-                ("components", p.components.to_string()),
-                ("train", p.train.to_string()),
-                ("retrain_every", p.retrain_every.to_string()),
-                ("min_samples", p.min_samples.to_string()),
-            ],
+        let (mut params, likelihood) = match self {
+            DetectorSpec::Zscore(p) => (
+                vec![
+                    ("window", dur(p.window_ms)),
+                    ("buckets", p.buckets.to_string()),
+                    ("robust", p.robust.to_string()),
+                    ("sample", p.sample.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
+            DetectorSpec::HoltWinters(p) => (
+                vec![
+                    ("period", dur(p.period_ms)),
+                    ("slots", p.slots.to_string()),
+                    ("alpha", p.alpha.to_string()),
+                    ("beta", p.beta.to_string()),
+                    ("gamma", p.gamma.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
+            DetectorSpec::Gmm(p) => (
+                vec![
+                    ("components", p.components.to_string()),
+                    ("train", p.train.to_string()),
+                    ("retrain_every", p.retrain_every.to_string()),
+                    ("min_samples", p.min_samples.to_string()),
+                ],
+                &p.likelihood,
+            ),
+        };
+        if let Some(l) = likelihood {
+            params.push(("likelihood", l.short.to_string()));
+            params.push(("likelihood_history", l.history.to_string()));
         }
+        params
     }
 }
 
@@ -350,10 +377,18 @@ mod tests {
             "holt_winters:period=1w,slots=2016,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12",
         );
         check("gmm:components=3", "gmm:components=3,train=1000,retrain_every=250,min_samples=200");
+        check(
+            "holt_winters:likelihood=10",
+            "holt_winters:period=1d,slots=288,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12,likelihood=10,likelihood_history=4000",
+        );
+        check(
+            "zscore:likelihood=0,likelihood_history=50",
+            "zscore:window=1w,buckets=168,robust=false,sample=8,min_samples=100",
+        );
         check("arima", r#"error: unknown detector kind "arima" (known: zscore, holt_winters, gmm)"#);
         check(
             "zscore:windw=7d",
-            r#"error: zscore: unknown parameter "windw" (known: window, buckets, robust, sample, min_samples)"#,
+            r#"error: zscore: unknown parameter "windw" (known: window, buckets, robust, sample, min_samples, likelihood, likelihood_history)"#,
         );
         check("zscore:window=7x", r#"error: zscore: window="7x": not a valid duration string: "7x""#);
         check("zscore:window=0", r#"error: zscore: window="0": must be positive"#);
@@ -368,7 +403,7 @@ mod tests {
 
     #[test]
     fn display_parses_back_to_the_same_spec() {
-        for s in ["zscore:robust=true,window=3d", "holt_winters:alpha=0.25", "gmm:retrain_every=0"] {
+        for s in ["zscore:robust=true,window=3d", "holt_winters:alpha=0.25", "gmm:retrain_every=0,likelihood=5"] {
             let spec: DetectorSpec = s.parse().unwrap();
             assert_eq!(spec.to_string().parse::<DetectorSpec>().unwrap(), spec);
         }

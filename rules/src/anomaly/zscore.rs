@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::likelihood::{Likelihood, LikelihoodParams};
 use super::window::Window;
 use super::{Detector, Readiness, Score, usable};
 
@@ -33,11 +34,21 @@ pub struct ZScoreParams {
     pub sample: usize,
     /// Samples the window must hold before scoring.
     pub min_samples: u64,
+    /// Post-processing of the scores ([`Likelihood`]).
+    #[serde(default)]
+    pub likelihood: Option<LikelihoodParams>,
 }
 
 impl Default for ZScoreParams {
     fn default() -> Self {
-        ZScoreParams { window_ms: 7 * 86_400_000, buckets: 168, robust: false, sample: 8, min_samples: 100 }
+        ZScoreParams {
+            window_ms: 7 * 86_400_000,
+            buckets: 168,
+            robust: false,
+            sample: 8,
+            min_samples: 100,
+            likelihood: None,
+        }
     }
 }
 
@@ -91,6 +102,8 @@ pub struct ZScore {
     params: ZScoreParams,
     last_ts: Option<i64>,
     state: State,
+    #[serde(default)]
+    likelihood: Option<Likelihood>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,7 +142,8 @@ impl ZScore {
         } else {
             State::Mean { window: Window::new(params.window_ms, params.buckets), closed: Moments::default() }
         };
-        ZScore { params, last_ts: None, state }
+        let likelihood = params.likelihood.clone().map(Likelihood::new);
+        ZScore { params, last_ts: None, state, likelihood }
     }
 
     pub fn params(&self) -> &ZScoreParams {
@@ -138,7 +152,7 @@ impl ZScore {
 
     /// `(expected, scale)` of the baseline now, if it has enough samples.
     fn baseline(&self) -> Option<(f64, f64)> {
-        if !self.readiness().is_ready() {
+        if self.samples() < self.params.min_samples.max(2) {
             return None;
         }
         match &self.state {
@@ -206,6 +220,16 @@ impl ZScore {
     }
 }
 
+impl ZScore {
+    /// Samples in the window.
+    fn samples(&self) -> u64 {
+        match &self.state {
+            State::Mean { window, closed } => (closed.n + window.iter().last().map_or(0.0, |m| m.n)) as u64,
+            State::Robust { count, .. } => *count,
+        }
+    }
+}
+
 /// Median and robust scale of `values` (see the module documentation).
 fn robust_baseline(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let mut v: Vec<f64> = values.collect();
@@ -244,15 +268,12 @@ impl Detector for ZScore {
         let score = self.baseline().map(|(expected, scale)| Score::from_deviation(value, expected, scale));
         self.add(value);
         self.last_ts = Some(ts_ms);
-        score
+        Likelihood::apply(&mut self.likelihood, score)
     }
 
     fn readiness(&self) -> Readiness {
-        let samples = match &self.state {
-            State::Mean { window, closed } => (closed.n + window.iter().last().map_or(0.0, |m| m.n)) as u64,
-            State::Robust { count, .. } => *count,
-        };
-        Readiness { samples, needed: self.params.min_samples.max(2) }
+        let samples = self.samples();
+        Likelihood::readiness(&self.likelihood, Readiness { samples, needed: self.params.min_samples.max(2) })
     }
 
     fn memory_bytes(&self) -> usize {
@@ -262,7 +283,7 @@ impl Detector for ZScore {
                 window.memory_bytes() + window.iter().map(|r| r.values.capacity() * 8).sum::<usize>()
             }
         };
-        std::mem::size_of::<Self>() + ring
+        std::mem::size_of::<Self>() + ring + Likelihood::memory(&self.likelihood)
     }
 }
 

@@ -17,7 +17,7 @@ fn server(i: usize, noise: &mut Noise) -> [f64; 4] {
 }
 
 fn params() -> GmmParams {
-    GmmParams { components: 3, train: 2000, retrain_every: 500, min_samples: 1000 }
+    GmmParams { components: 3, train: 2000, retrain_every: 500, min_samples: 1000, likelihood: None }
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn model_round_trips_through_serde() {
 
 #[test]
 fn univariate_embedding_on_step_spike_and_constant() {
-    let p = GmmParams { components: 2, train: 1000, retrain_every: 250, min_samples: 200 };
+    let p = GmmParams::default();
     let s = series(2000, STEP, 23, |i, _| if i == 1500 { 25.0 } else { 10.0 });
     assert_eq!(
         alarms(&mut Univariate::new(p.clone()), &s, Level::Critical),
