@@ -53,7 +53,7 @@ pub fn render(data: &Value, now_ms: i64, out: &mut dyn Write) -> anyhow::Result<
         writeln!(out, "no forecasts (no forecast: rules, or none with enough data yet)")?;
         return Ok(());
     }
-    writeln!(out, "{:<20} {:<40} {:>14} {:>34}  {}", "TARGET", "RESOURCE", "NOW", "AT HORIZON (BAND)", "THRESHOLD")?;
+    writeln!(out, "{:<20} {:<40} {:>14} {:>34}  THRESHOLD", "TARGET", "RESOURCE", "NOW", "AT HORIZON (BAND)")?;
     for t in &targets {
         let target = t["target"].as_str().filter(|s| !s.is_empty()).unwrap_or("(none)");
         for r in t["resources"].as_array().into_iter().flatten() {
