@@ -6,7 +6,7 @@
 //! A group is plain synchronous state driven with explicit timestamps; the
 //! [`crate::manager`] owns the clock and the scheduling.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use storage::Labels;
@@ -123,7 +123,7 @@ pub struct Rule {
     last_eval_ms: i64,
     eval_duration: Duration,
     /// The series the last successful evaluation wrote (Prometheus's `seriesInPreviousEval`).
-    prev_series: BTreeSet<Labels>,
+    prev_series: HashSet<Labels>,
 }
 
 impl Rule {
@@ -134,7 +134,7 @@ impl Rule {
             last_error: None,
             last_eval_ms: 0,
             eval_duration: Duration::ZERO,
-            prev_series: BTreeSet::new(),
+            prev_series: HashSet::new(),
         }
     }
     /// Recording, or alerting (anomaly and forecast rules raise alerts: see
@@ -232,7 +232,7 @@ impl Rule {
         self.alerting().map(|r| r.alerts().into_iter().cloned().collect()).unwrap_or_default()
     }
     /// The series written by the last successful evaluation.
-    pub fn series_in_previous_eval(&self) -> &BTreeSet<Labels> {
+    pub fn series_in_previous_eval(&self) -> &HashSet<Labels> {
         &self.prev_series
     }
     /// Prometheus's `nameAndLabels`: how reloads match old rules to new.
@@ -576,7 +576,7 @@ impl Group {
 /// previous-series set on success. Returns the error that made the rule unhealthy, if any.
 fn append(rule: &mut Rule, ts: i64, samples: Vec<(LabelMap, f64)>, out: &dyn storage::Appendable) -> Option<String> {
     let mut app = out.appender();
-    let mut returned = BTreeSet::new();
+    let mut returned = HashSet::with_capacity(rule.prev_series.len());
     let mut failed = None;
     for (l, v) in samples {
         let labels = Labels::from_pairs(l.iter());
