@@ -33,7 +33,9 @@ impl Queryable for HeadQ {
 }
 
 fn value(m: i64, s: usize) -> f64 {
-    100.0 + 50.0 * ((m as f64) / 1440.0 * std::f64::consts::TAU).sin() + ((m as usize * 7919 + s * 104_729) % 97) as f64 / 97.0
+    100.0
+        + 50.0 * ((m as f64) / 1440.0 * std::f64::consts::TAU).sin()
+        + ((m as usize * 7919 + s * 104_729) % 97) as f64 / 97.0
 }
 
 fn main() {
@@ -53,9 +55,18 @@ fn main() {
     let kinds = [
         ("recording (the query alone)", "  - record: players:copy\n    expr: players\n"),
         ("anomaly zscore", "  - anomaly: Odd\n    expr: players\n    detector: zscore:min_samples=60\n"),
-        ("anomaly zscore robust", "  - anomaly: Odd\n    expr: players\n    detector: zscore:robust=true,min_samples=60\n"),
-        ("anomaly holt_winters", "  - anomaly: Odd\n    expr: players\n    detector: holt_winters:period=1h,slots=60\n"),
-        ("forecast linear", "  - forecast: F\n    expr: players\n    model: linear\n    horizon: 1d\n    threshold: 1000\n"),
+        (
+            "anomaly zscore robust",
+            "  - anomaly: Odd\n    expr: players\n    detector: zscore:robust=true,min_samples=60\n",
+        ),
+        (
+            "anomaly holt_winters",
+            "  - anomaly: Odd\n    expr: players\n    detector: holt_winters:period=1h,slots=60\n",
+        ),
+        (
+            "forecast linear",
+            "  - forecast: F\n    expr: players\n    model: linear\n    horizon: 1d\n    threshold: 1000\n",
+        ),
     ];
     let mut base = None;
     println!("| rule | per evaluation | per series | above the query alone | memory per series |");

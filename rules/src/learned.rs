@@ -299,6 +299,15 @@ fn query(
     .map_err(|e| e.0)
 }
 
+/// Whether `key` is tracked or may be (fewer than `max` tracked); counts a refusal in `dropped`.
+fn admit<M>(series: &HashMap<LabelMap, Tracked<M>>, key: &LabelMap, max: usize, dropped: &mut usize) -> bool {
+    if series.contains_key(key) || series.len() < max {
+        return true;
+    }
+    *dropped += 1;
+    false
+}
+
 /// Forgets series not seen since `ts_ms - FORGET_AFTER_MS`.
 fn forget<M>(series: &mut HashMap<LabelMap, Tracked<M>>, ts_ms: i64) {
     series.retain(|_, t| ts_ms - t.last_seen_ms <= FORGET_AFTER_MS);
@@ -396,14 +405,6 @@ impl AnomalyRule {
         Ok(out)
     }
 
-    fn admit<M>(series: &HashMap<LabelMap, Tracked<M>>, key: &LabelMap, max: usize, dropped: &mut usize) -> bool {
-        if series.contains_key(key) || series.len() < max {
-            return true;
-        }
-        *dropped += 1;
-        false
-    }
-
     fn score_each(
         &mut self,
         src: &dyn QuerySource,
@@ -414,7 +415,7 @@ impl AnomalyRule {
         let mut out = Vec::new();
         for s in res {
             let key = without_name(&s.labels);
-            if !Self::admit(&self.series, &key, self.def.max_series, &mut self.dropped) {
+            if !admit(&self.series, &key, self.def.max_series, &mut self.dropped) {
                 continue;
             }
             let t = self
@@ -456,7 +457,7 @@ impl AnomalyRule {
         keys.sort();
         for key in keys {
             let Some(x) = rows[&key].iter().copied().collect::<Option<Vec<f64>>>() else { continue };
-            if !Self::admit(&self.multi, &key, self.def.max_series, &mut self.dropped) {
+            if !admit(&self.multi, &key, self.def.max_series, &mut self.dropped) {
                 continue;
             }
             let spec = &self.def.detector;
@@ -626,8 +627,7 @@ impl ForecastRule {
         self.dropped = 0;
         for s in res {
             let key = without_name(&s.labels);
-            if !self.series.contains_key(&key) && self.series.len() >= self.def.max_series {
-                self.dropped += 1;
+            if !admit(&self.series, &key, self.def.max_series, &mut self.dropped) {
                 continue;
             }
             let model = &self.def.model;
