@@ -188,9 +188,13 @@ impl RulesService {
 
     /// Names of the groups defined in the rules directory's files (read-only through the API).
     pub fn file_group_names(&self) -> Vec<String> {
-        let dir = self.dir.clone();
-        let in_dir = |g: &rules::group::Group| Path::new(g.file()).parent() == Some(dir.as_path());
-        self.manager.groups().iter().map(|g| g.lock()).filter(|g| in_dir(g)).map(|g| g.name().to_string()).collect()
+        let dir = self.dir.as_path();
+        self.manager
+            .group_names()
+            .into_iter()
+            .filter(|(file, _)| Path::new(file).parent() == Some(dir))
+            .map(|(_, name)| name)
+            .collect()
     }
 
     /// Evaluates the one group of rule file `text` once at `t_ms` without writing anything:

@@ -180,6 +180,8 @@ pub struct Manager {
     running: tokio::sync::Mutex<Vec<(String, Running)>>,
     /// The groups, for readers (the API); replaced as a whole by [`Manager::update`].
     view: Mutex<Vec<Arc<Mutex<Group>>>>,
+    /// `(file, name)` of each group in `view`: readable without waiting for an evaluation.
+    names: Mutex<Vec<(String, String)>>,
     /// Set by the first [`Manager::update`]: later loads copy state instead of restoring it.
     loaded_once: AtomicBool,
 }
@@ -191,6 +193,7 @@ impl Manager {
             shared: Arc::new(Shared { source, appendable, notify, clock, registry, group_options, state_dir }),
             running: tokio::sync::Mutex::new(Vec::new()),
             view: Mutex::new(Vec::new()),
+            names: Mutex::new(Vec::new()),
             loaded_once: AtomicBool::new(false),
         }
     }
@@ -250,14 +253,28 @@ impl Manager {
             self.shared.registry.remove_labeled(&[("rule_group", key.as_str())]);
             tracing::info!(rule_group = %key, "rule group removed");
         }
+        *self.names.lock() = next
+            .iter()
+            .map(|(_, r)| {
+                let g = r.group.lock();
+                (g.file().to_string(), g.name().to_string())
+            })
+            .collect();
         *self.view.lock() = next.iter().map(|(_, r)| r.group.clone()).collect();
         *running = next;
         Ok(())
     }
 
-    /// The groups, in file order and then the order of each file.
+    /// The groups, in file order and then the order of each file. A group's lock is held for
+    /// a whole evaluation (which may wait on a remote datasource): lock it from a blocking
+    /// thread, never from an async task.
     pub fn groups(&self) -> Vec<Arc<Mutex<Group>>> {
         self.view.lock().clone()
+    }
+
+    /// `(file, name)` of every group, without locking any.
+    pub fn group_names(&self) -> Vec<(String, String)> {
+        self.names.lock().clone()
     }
 
     /// Stops every group after its current evaluation. The series they wrote are not marked

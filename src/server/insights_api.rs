@@ -45,7 +45,7 @@ pub fn capacity_json(c: &CapacityItem) -> Json {
     })
 }
 
-/// Every forecast of every forecast rule.
+/// Every forecast of every forecast rule (blocking: locks every group).
 fn forecasts(st: &AppState) -> Vec<CapacityItem> {
     let Some(svc) = st.rules.get() else { return Vec::new() };
     let groups = svc.manager.groups();
@@ -67,8 +67,10 @@ pub async fn capacity(
     if !rules::file::is_label_name(&by) {
         return Err(ApiError::bad_data(format!("invalid label name in \"by\": {by:?}")));
     }
+    let st2 = st.clone();
+    let all = tokio::task::spawn_blocking(move || forecasts(&st2)).await.map_err(ApiError::internal)?;
     let mut targets: BTreeMap<String, Vec<CapacityItem>> = BTreeMap::new();
-    for c in forecasts(&st) {
+    for c in all {
         targets.entry(c.labels.get(&by).cloned().unwrap_or_default()).or_default().push(c);
     }
     let mut out: Vec<(Option<i64>, Json)> = targets
@@ -86,7 +88,8 @@ pub async fn capacity(
 }
 
 pub async fn health_scores(State(st): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let scores = current_scores(&st);
+    let st2 = st.clone();
+    let scores = tokio::task::spawn_blocking(move || current_scores(&st2)).await.map_err(ApiError::internal)?;
     let v: Vec<Json> = scores
         .iter()
         .map(|h| {
@@ -105,7 +108,7 @@ pub async fn health_scores(State(st): State<Arc<AppState>>) -> Result<Response, 
     Ok(success_value(&json!({"targetLabel": st.cfg.health.target_label, "scores": v})))
 }
 
-/// The scores of the rule engine's present state.
+/// The scores of the rule engine's present state (blocking: locks every group).
 pub fn current_scores(st: &AppState) -> Vec<crate::health::HealthScore> {
     let Some(svc) = st.rules.get() else { return Vec::new() };
     let groups = svc.manager.groups();

@@ -51,9 +51,16 @@ pub struct GroupView {
     pub last_eval_ms: i64,
 }
 
-fn groups(st: &AppState) -> Vec<GroupView> {
-    let Some(svc) = st.rules.get() else { return Vec::new() };
-    svc.manager.groups().iter().map(|g| crate::rules_service::group_view(&g.lock())).collect()
+/// Every group's view, built on a blocking thread: a group's lock is held through its
+/// evaluation, which may wait on the runtime (a remote datasource), so an async task must not
+/// wait for it.
+async fn groups(st: &Arc<AppState>) -> Vec<GroupView> {
+    let Some(svc) = st.rules.get().cloned() else { return Vec::new() };
+    tokio::task::spawn_blocking(move || {
+        svc.manager.groups().iter().map(|g| crate::rules_service::group_view(&g.lock())).collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Go's `time.Time` JSON: RFC 3339 in UTC with trailing zeros of the fraction dropped; the zero
@@ -176,6 +183,7 @@ pub async fn rules(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Re
     let f = parse_filter(q.as_deref())?;
     let keep = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
     let out: Vec<Json> = groups(&st)
+        .await
         .into_iter()
         .filter(|g| keep(&f.groups, &g.name) && keep(&f.files, &g.file))
         .filter_map(|g| {
@@ -211,6 +219,7 @@ pub async fn rules(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Re
 /// GET /api/v1/alerts: the pending and firing alerts of every alerting rule.
 pub async fn alerts(State(st): State<Arc<AppState>>) -> Response {
     let alerts: Vec<Json> = groups(&st)
+        .await
         .iter()
         .flat_map(|g| g.rules.iter())
         .flat_map(|r| r.alerts.iter())
