@@ -418,26 +418,28 @@ fn load_state(path: &Path) -> Option<DispatcherState> {
     }
 }
 
-/// Writes the state atomically (temp file, fsync, rename, fsync of the directory).
+/// Writes the state atomically ([`write_json_atomic`]).
 fn save_state(path: &Path, state: &DispatcherState) {
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-        {
-            use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    if let Err(e) = write() {
+    if let Err(e) = write_json_atomic(path, state) {
         tracing::error!(error = %e, path = %path.display(), "writing notification state failed");
     }
+}
+
+/// Writes `value` as JSON to `path` atomically: temp file, fsync, rename, fsync of the directory.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -418,10 +418,11 @@ impl AnomalyRule {
             if !admit(&self.series, &key, self.def.max_series, &mut self.dropped) {
                 continue;
             }
-            let t = self
-                .series
-                .entry(key.clone())
-                .or_insert_with(|| Tracked { model: self.def.detector.build(), last_seen_ms: qts });
+            // Look up before inserting: no key copy for the series already tracked.
+            if !self.series.contains_key(&key) {
+                self.series.insert(key.clone(), Tracked { model: self.def.detector.build(), last_seen_ms: qts });
+            }
+            let Some(t) = self.series.get_mut(&key) else { continue };
             t.last_seen_ms = qts;
             if let Some(score) = t.model.update(qts, s.v) {
                 out.push((key, score));

@@ -137,18 +137,7 @@ impl Escalations {
 
     /// Persists `next` (atomically) and makes it the overrides.
     pub fn commit(&mut self, next: Overrides) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(&next).map_err(std::io::Error::other)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
+        super::write_json_atomic(&self.path, &next)?;
         self.overrides = next;
         Ok(())
     }
