@@ -12,7 +12,9 @@
 //!   [`query::format_go_g`], Go's `%g`); [`backtest`]: `tickdb rules backtest`, rule files
 //!   replayed over stored history; [`progress`]: their progress bar.
 //! - [`health`]: per-target health scores from the learned rules' state.
+//! - [`actuators`]: the Docker engine and the Kubernetes API, which scaling and recovery act on.
 
+pub mod actuators;
 pub mod alerting;
 pub mod allocator;
 pub mod anomaly_cli;
