@@ -14,71 +14,11 @@
 
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// What an action acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Target {
-    /// The actuator that owns the target: `docker` or `kubernetes`.
-    pub actuator: ActuatorKind,
-    /// What the name names (a Docker service, a Deployment, a StatefulSet).
-    pub kind: TargetKind,
-    /// Kubernetes namespace (`default` when absent); unused for Docker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// The service's or workload's name.
-    pub name: String,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.actuator, &self.namespace) {
-            (ActuatorKind::Kubernetes, ns) => write!(
-                f,
-                "kubernetes:{}/{}/{}",
-                ns.as_deref().unwrap_or("default"),
-                self.kind.as_str(),
-                self.name
-            ),
-            (ActuatorKind::Docker, _) => write!(f, "docker:{}", self.name),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActuatorKind {
-    Docker,
-    Kubernetes,
-}
-
-impl ActuatorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActuatorKind::Docker => "docker",
-            ActuatorKind::Kubernetes => "kubernetes",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// Docker: the containers labelled `tickdb.service=<name>`.
-    Service,
-    Deployment,
-    StatefulSet,
-}
-
-impl TargetKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Service => "service",
-            TargetKind::Deployment => "deployment",
-            TargetKind::StatefulSet => "statefulset",
-        }
-    }
-}
+/// What an action acts on (`docker/<service>`, `deployment/<ns>/<name>`, ...), as policies
+/// name it; defined with the policies in the rules crate.
+pub use rules::scaling::{ActuatorKind, Target, TargetKind};
 
 /// A target's replicas as the actuator sees them now.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,6 +18,8 @@
 //! - [`unittest`]: `promtool test rules` files.
 //! - [`notify`]: routing tree, grouping, de-duplication, throttling, silences, inhibition,
 //!   acknowledgement and escalation; transports are the server's.
+//! - [`scaling`]: scaling and recovery decisions (HPA arithmetic, back-off, circuit breaker);
+//!   the server reads replicas and acts through its actuators.
 pub use query;
 pub use storage;
 
@@ -30,6 +32,7 @@ pub mod learned;
 pub mod manager;
 pub mod notify;
 pub mod recording;
+pub mod scaling;
 pub mod source;
 pub mod template;
 pub mod unittest;
