@@ -19,6 +19,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub use crate::alert::LabelMap;
+pub use policy::PolicyEntry;
 use crate::template::Template;
 
 /// A parsed, validated rule file.
@@ -37,6 +38,9 @@ pub struct GroupDef {
     pub limit: usize,
     pub labels: LabelMap,
     pub rules: Vec<RuleDef>,
+    /// The group's `scaling:` and `recovery:` rules (docs/scaling.md), which the server's
+    /// action engine runs; not part of the group's evaluation.
+    pub policies: Vec<PolicyEntry>,
 }
 
 /// One `rules[]` entry.
@@ -200,6 +204,43 @@ struct RawRule {
     threshold: Option<S<f64>>,
     #[serde(default)]
     direction: Option<S<String>>,
+    // Scaling and recovery policies (docs/scaling.md).
+    #[serde(default)]
+    scaling: Option<S<String>>,
+    #[serde(default)]
+    recovery: Option<S<String>>,
+    #[serde(default)]
+    target: Option<S<String>>,
+    #[serde(default)]
+    target_value: Option<S<f64>>,
+    #[serde(default)]
+    min_replicas: Option<S<i64>>,
+    #[serde(default)]
+    max_replicas: Option<S<i64>>,
+    #[serde(default)]
+    tolerance: Option<S<f64>>,
+    #[serde(default)]
+    mode: Option<S<String>>,
+    #[serde(default)]
+    scale_up: Option<S<policy::RawBehavior>>,
+    #[serde(default)]
+    scale_down: Option<S<policy::RawBehavior>>,
+    #[serde(default)]
+    cooldown: Option<S<String>>,
+    #[serde(default)]
+    predictive: Option<S<String>>,
+    #[serde(default)]
+    approval_timeout: Option<S<String>>,
+    #[serde(default)]
+    breaker: Option<S<policy::RawBreaker>>,
+    #[serde(default)]
+    instance_label: Option<S<String>>,
+    #[serde(default)]
+    max_restarts: Option<S<i64>>,
+    #[serde(default)]
+    backoff: Option<S<String>>,
+    #[serde(default)]
+    max_backoff: Option<S<String>>,
 }
 
 /// A string map in document order with the position of each key.
@@ -244,6 +285,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Vec<RuleFileError>
     let mut v = Validator { file: file_name, errs: Vec::new() };
     let mut out = RuleFile::default();
     let mut seen = std::collections::HashSet::new();
+    let mut policy_names = std::collections::HashMap::new();
     for g in raw.groups.unwrap_or_default() {
         let gpos = pos(&g);
         let g = g.value;
@@ -266,10 +308,16 @@ pub fn parse(file_name: &str, text: &str) -> Result<RuleFile, Vec<RuleFileError>
         }
         def.labels = v.labels(g.labels.as_ref(), gname, None, false);
         for (i, r) in g.rules.unwrap_or_default().into_iter().enumerate() {
-            if let Some(r) = v.rule(&name, i + 1, r) {
+            if r.value.scaling.is_some() || r.value.recovery.is_some() {
+                let rpos = pos(&r);
+                if let Some(p) = v.policy(&name, i + 1, rpos, &r.value) {
+                    def.policies.push(p);
+                }
+            } else if let Some(r) = v.rule(&name, i + 1, r) {
                 def.rules.push(r);
             }
         }
+        policy::check_unique(&mut v, &def, &mut policy_names);
         out.groups.push(def);
     }
     if v.errs.is_empty() { Ok(out) } else { Err(v.errs) }
@@ -415,6 +463,18 @@ impl Validator<'_> {
                     }
                 }
             }
+        }
+        let kind = if anomaly.is_some() {
+            "anomaly"
+        } else if forecast.is_some() {
+            "forecast"
+        } else if alert.is_some() {
+            "alerting"
+        } else {
+            "recording"
+        };
+        for (field, p) in policy::policy_fields(&r) {
+            self.err(p, g, id, format!("invalid field '{field}' in {kind} rule"));
         }
         if self.errs.len() > before {
             return None;
@@ -606,6 +666,9 @@ pub fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
+
+#[path = "file/policy.rs"]
+mod policy;
 
 #[cfg(test)]
 #[path = "file/tests.rs"]

@@ -96,6 +96,7 @@ fn parses_a_full_file() {
                                 line: 12,
                             },
                         ],
+                        policies: [],
                     },
                     GroupDef {
                         name: "empty",
@@ -104,6 +105,7 @@ fn parses_a_full_file() {
                         limit: 0,
                         labels: {},
                         rules: [],
+                        policies: [],
                     },
                 ],
             }"#]],
@@ -133,8 +135,7 @@ fn durations_in_prometheus_syntax() {
 fn yaml_errors() {
     check(
         "groups:\n- name: g\n  rules:\n  - record: x\n    expr: up\n    foo: 1\n",
-        expect![[r#"
-        r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations, anomaly, forecast, detector, min_level, max_series, features, on, retrain, model, horizon, threshold, direction"#]],
+        expect!["r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations, anomaly, forecast, detector, min_level, max_series, features, on, retrain, model, horizon, threshold, direction, scaling, recovery, target, target_value, min_replicas, max_replicas, tolerance, mode, scale_up, scale_down, cooldown, predictive, approval_timeout, breaker, instance_label, max_restarts, backoff, max_backoff"],
     );
     check(
         "groups:\n- name: g\n  interval_x: 1m\n",
@@ -218,5 +219,112 @@ fn errors_of_several_rules_are_all_reported() {
         expect![[r#"
             r.yml:7:11: group "g", rule 2, "b": could not parse expression: 1:5: parse error: unexpected end of input
             r.yml:8:5: group "g", rule 3, "C": field 'expr' must be set in rule"#]],
+    );
+}
+
+#[test]
+fn scaling_and_recovery_policies() {
+    let text = "groups:
+- name: game
+  rules:
+  - record: x
+    expr: up
+  - scaling: game-servers
+    target: docker/game
+    expr: avg(game_cpu_percent)
+    target_value: 60
+    min_replicas: 1
+    max_replicas: 5
+    tolerance: 0.05
+    mode: approve
+    cooldown: 1m
+    predictive: max(forecast_value{rule=\"players\"})
+    scale_up:
+      stabilization_window: 30s
+      policies: [{type: replicas, value: 2, period: 1m}, {type: percent, value: 50, period: 1m}]
+      select: min
+    scale_down: {select: disabled}
+    breaker: {failures: 5, open_for: 1h}
+    labels: {team: ops}
+  - recovery: game-restart
+    target: deployment/games/game
+    expr: up{job=\"game\"} == 0
+    for: 2m
+    instance_label: pod
+    max_restarts: 2
+    backoff: 1m
+    max_backoff: 5m
+";
+    let f = parse("r.yml", text).unwrap();
+    let g = &f.groups[0];
+    assert_eq!(g.rules.len(), 1, "policies are not group rules");
+    assert_eq!(g.policies.len(), 2);
+    let crate::scaling::PolicyDef::Scaling(s) = &g.policies[0].def else { panic!() };
+    assert_eq!(g.policies[0].name, "game-servers");
+    assert_eq!(g.policies[0].line, 6);
+    assert_eq!(s.target.to_string(), "docker/game");
+    assert_eq!((s.target_value, s.min_replicas, s.max_replicas, s.tolerance), (60.0, 1, 5, 0.05));
+    assert_eq!((s.mode, s.cooldown_ms), (crate::scaling::Mode::Approve, 60_000));
+    assert_eq!(s.predictive_expr.as_deref(), Some("max(forecast_value{rule=\"players\"})"));
+    assert_eq!(s.up.stabilization_ms, 30_000);
+    assert_eq!(s.up.policies.len(), 2);
+    assert_eq!(s.up.select, crate::scaling::Select::Min);
+    assert_eq!(s.down.select, crate::scaling::Select::Disabled);
+    assert_eq!(s.down.stabilization_ms, 300_000, "defaults kept for what is not given");
+    assert_eq!((s.breaker.failures, s.breaker.open_for_ms), (5, 3_600_000));
+    assert_eq!(s.labels.get("team").map(String::as_str), Some("ops"));
+    let crate::scaling::PolicyDef::Recovery(r) = &g.policies[1].def else { panic!() };
+    assert_eq!(r.target.to_string(), "deployment/games/game");
+    assert_eq!((r.for_ms, r.instance_label.as_str(), r.max_restarts, r.backoff_ms, r.max_backoff_ms), (120_000, "pod", 2, 60_000, 300_000));
+    // The defaults: mPanel's seed.
+    let f = parse("r.yml", &rule("scaling: s\ntarget: docker/g\nexpr: avg(cpu)")).unwrap();
+    let crate::scaling::PolicyDef::Scaling(s) = &f.groups[0].policies[0].def else { panic!() };
+    assert_eq!((s.target_value, s.min_replicas, s.max_replicas, s.cooldown_ms, s.mode), (70.0, 2, 10, 30_000, crate::scaling::Mode::Enforce));
+}
+
+#[test]
+fn policy_errors() {
+    check(
+        &rule("scaling: s\nexpr: avg(cpu)"),
+        expect![[r#"r.yml:4:5: group "g", rule 1, "s": a scaling rule needs 'target' (docker/<service>, deployment/<ns>/<name> or statefulset/<ns>/<name>)"#]],
+    );
+    check(
+        &rule("scaling: s\ntarget: pod/x\nexpr: avg(cpu"),
+        expect![[r#"
+            r.yml:5:13: group "g", rule 1, "s": invalid target "pod/x": a target is docker/<service>, deployment/[<namespace>/]<name> or statefulset/[<namespace>/]<name>
+            r.yml:6:11: group "g", rule 1, "s": could not parse expression: 1:8: parse error: unclosed left parenthesis"#]],
+    );
+    check(
+        &rule("scaling: s\ntarget: docker/g\nexpr: x\nfor: 1m\nmin_replicas: 5\nmax_replicas: 3\nmode: yolo\ntolerance: 2"),
+        expect![[r#"
+            r.yml:7:10: group "g", rule 1, "s": invalid field 'for' in scaling rule
+            r.yml:10:11: group "g", rule 1, "s": mode must be enforce, dry_run or approve, got "yolo"
+            r.yml:11:16: group "g", rule 1, "s": tolerance must be in [0, 1), got 2
+            r.yml:9:19: group "g", rule 1, "s": need 0 <= min_replicas <= max_replicas and max_replicas >= 1, got 5 and 3"#]],
+    );
+    check(
+        &rule("scaling: s\ntarget: docker/g\nexpr: x\nscale_up: {policies: [{type: pods, value: 1, period: 1m}]}\nscale_down: {policies: [{type: percent, value: 150, period: 1m}]}"),
+        expect![[r#"
+            r.yml:7:27: group "g", rule 1, "s": scale_up.policies: type must be percent or replicas, got "pods"
+            r.yml:7:15: group "g", rule 1, "s": scale_up: policies must not be empty (use select: disabled to forbid changes)
+            r.yml:8:29: group "g", rule 1, "s": scale_down.policies: value 150 out of range
+            r.yml:8:17: group "g", rule 1, "s": scale_down: policies must not be empty (use select: disabled to forbid changes)"#]],
+    );
+    check(
+        &rule("recovery: r\ntarget: docker/g\ntarget_value: 3\nbackoff: 5m\nmax_backoff: 1m\nmax_restarts: 0"),
+        expect![[r#"
+            r.yml:6:19: group "g", rule 1, "r": invalid field 'target_value' in recovery rule
+            r.yml:9:19: group "g", rule 1, "r": max_restarts must be between 1 and 1000, got 0
+            r.yml:8:18: group "g", rule 1, "r": max_backoff must not be shorter than backoff"#]],
+    );
+    check(
+        &rule("alert: A\nexpr: up == 0\ntarget: docker/g\nmin_replicas: 2"),
+        expect![[r#"
+            r.yml:6:13: group "g", rule 1, "A": invalid field 'target' in alerting rule
+            r.yml:7:19: group "g", rule 1, "A": invalid field 'min_replicas' in alerting rule"#]],
+    );
+    check(
+        "groups:\n- name: a\n  rules:\n  - {scaling: s, target: docker/a, expr: x}\n- name: b\n  rules:\n  - {recovery: s, target: docker/b}\n",
+        expect![[r#"r.yml:7:0: group "b": policy "s" is already defined in group "a": policy names are unique"#]],
     );
 }
