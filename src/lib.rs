@@ -12,8 +12,10 @@
 //!   [`query::format_go_g`], Go's `%g`); [`backtest`]: `tickdb rules backtest`, rule files
 //!   replayed over stored history; [`progress`]: their progress bar.
 //! - [`health`]: per-target health scores from the learned rules' state.
-//! - [`actuators`]: the Docker engine and the Kubernetes API, which scaling and recovery act on.
+//! - [`actions`]: the scaling and recovery policies run against [`actuators`] (the Docker engine,
+//!   the Kubernetes API), approvals, manual actions and their history.
 
+pub mod actions;
 pub mod actuators;
 pub mod alerting;
 pub mod allocator;

@@ -327,7 +327,7 @@ pub struct DryRun {
 
 /// An [`Appendable`] that keeps what is committed in memory (the dry run writes nothing).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(storage::Labels, f64)>>>);
+pub(crate) struct Capture(pub(crate) Arc<Mutex<Vec<(storage::Labels, f64)>>>);
 
 struct CaptureAppender {
     into: Capture,
