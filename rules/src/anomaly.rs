@@ -29,7 +29,8 @@
 //! [`zscore`] (rolling z-score and median/MAD over a time-bucketed window), [`holt_winters`]
 //! (seasonal baseline and its forecast), [`linear`] (least-squares trend forecast), [`gmm`]
 //! (multivariate Gaussian mixture, linfa), [`likelihood`] (post-processing any detector's
-//! scores by how unusual the recent deviations are for this series), [`alarm`] (thresholding a
+//! scores by how unusual the recent deviations are for this series), [`ensemble`] (several
+//! detectors on one series, scored by the most surprised), [`alarm`] (thresholding a
 //! score stream into alarms), [`csv`] (the `timestamp,value` files of the CLI and NAB),
 //! `window` (the time-bucket ring they share).
 
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod alarm;
 pub mod csv;
+pub mod ensemble;
 pub mod gmm;
 pub mod holt_winters;
 pub mod likelihood;
@@ -50,6 +52,7 @@ mod window;
 pub mod zscore;
 
 pub use alarm::Alarm;
+pub use ensemble::Ensemble;
 pub use gmm::{Gmm, GmmModel};
 pub use holt_winters::HoltWinters;
 pub use likelihood::Likelihood;
@@ -199,6 +202,8 @@ pub enum AnyDetector {
     HoltWinters(HoltWinters),
     /// The Gaussian mixture over the embedding `[value, value - previous value]`.
     Gmm(gmm::Univariate),
+    /// Several of the above, scored by the largest deviation.
+    Ensemble(Ensemble),
 }
 
 impl AnyDetector {
@@ -207,6 +212,7 @@ impl AnyDetector {
             AnyDetector::Zscore(d) => d,
             AnyDetector::HoltWinters(d) => d,
             AnyDetector::Gmm(d) => d,
+            AnyDetector::Ensemble(d) => d,
         }
     }
 }
@@ -217,6 +223,7 @@ impl Detector for AnyDetector {
             AnyDetector::Zscore(d) => d.update(ts_ms, value),
             AnyDetector::HoltWinters(d) => d.update(ts_ms, value),
             AnyDetector::Gmm(d) => d.update(ts_ms, value),
+            AnyDetector::Ensemble(d) => d.update(ts_ms, value),
         }
     }
     fn readiness(&self) -> Readiness {

@@ -218,7 +218,7 @@ fn nab_scores_do_not_regress() {
         let cooldown = rules::notify::duration::parse(&rec.cooldown).unwrap().ms();
         if sweep {
             for t in (3..=60).map(|i| i as f64 / 60.0) {
-                for cd in ["0s", "1h", "4h", "12h", "1d"] {
+                for cd in ["0s", "1h", "4h", "12h", "16h", "20h", "1d"] {
                     let cd_ms = rules::notify::duration::parse(cd).unwrap().ms();
                     let (m, _) = evaluate(&files, &scores, t, cd_ms);
                     println!("  sweep {} threshold {t:.3} cooldown {cd}: {:.1}", rec.name, m.score());

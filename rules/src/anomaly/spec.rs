@@ -11,6 +11,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::AnyDetector;
+use super::ensemble::{Ensemble, EnsembleParams, MAX_MEMBERS};
 use super::gmm::{Gmm, GmmParams, Univariate};
 use super::holt_winters::{HoltWinters, HoltWintersParams};
 use super::likelihood::LikelihoodParams;
@@ -18,15 +19,17 @@ use super::zscore::{ZScore, ZScoreParams};
 use crate::notify::duration::{self, Duration};
 
 /// The kinds, as written in a spec.
-pub const KINDS: &[&str] = &["zscore", "holt_winters", "gmm"];
+pub const KINDS: &[&str] = &["zscore", "holt_winters", "gmm", "ensemble"];
 
 /// A detector and its parameters (each kind's parameters include the optional `likelihood`
-/// post-processing, `likelihood=N`).
+/// post-processing, `likelihood=N`). An ensemble's members are specs of the other kinds, written
+/// `kind(param=value,...)` and joined by `+`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DetectorSpec {
     Zscore(ZScoreParams),
     HoltWinters(HoltWintersParams),
     Gmm(GmmParams),
+    Ensemble(EnsembleParams),
 }
 
 /// A configuration error.
@@ -52,6 +55,73 @@ const HW_PARAMS: &[&str] =
     &["period", "slots", "alpha", "beta", "gamma", "min_samples", "likelihood", "likelihood_history"];
 const GMM_PARAMS: &[&str] =
     &["components", "train", "retrain_every", "min_samples", "likelihood", "likelihood_history"];
+const ENSEMBLE_PARAMS: &[&str] = &["members", "likelihood", "likelihood_history"];
+
+/// `s` split at `sep` where it is outside parentheses; `None` if the parentheses do not balance.
+fn split_outside_parens(s: &str, sep: char) -> Option<Vec<&str>> {
+    let (mut depth, mut start, mut parts) = (0usize, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1)?,
+            c if c == sep && depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    (depth == 0).then(|| {
+        parts.push(&s[start..]);
+        parts
+    })
+}
+
+/// `param=value,param=value` (of the spec `whole`, for errors) as a map.
+fn parse_items(kind: &str, items: &str, whole: &str) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut given = BTreeMap::new();
+    let items = split_outside_parens(items, ',').ok_or_else(|| SpecError::Syntax(whole.into()))?;
+    for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
+        let (k, v) = item.split_once('=').ok_or_else(|| SpecError::Syntax(whole.into()))?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() {
+            return Err(SpecError::Syntax(whole.into()));
+        }
+        if given.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(SpecError::Duplicate { kind: kind.trim().into(), param: k.into() });
+        }
+    }
+    Ok(given)
+}
+
+/// An ensemble's `members` value: `kind(param=value,...)+kind+...`.
+fn parse_members(value: &str) -> Result<Vec<DetectorSpec>, String> {
+    let parts = split_outside_parens(value, '+').ok_or("unbalanced parentheses")?;
+    if parts.len() > MAX_MEMBERS {
+        return Err(format!("at most {MAX_MEMBERS} members"));
+    }
+    parts
+        .into_iter()
+        .map(|m| {
+            let m = m.trim();
+            let (kind, items) = match m.split_once('(') {
+                Some((kind, rest)) => (
+                    kind.trim(),
+                    rest.strip_suffix(')').ok_or_else(|| format!("{m:?}: expected kind(param=value,...)"))?,
+                ),
+                None => (m, ""),
+            };
+            if kind.is_empty() {
+                return Err("expected kind(param=value,...)+kind(...)".into());
+            }
+            if kind == "ensemble" {
+                return Err("an ensemble cannot contain an ensemble".into());
+            }
+            let given = parse_items(kind, items, m).map_err(|e| e.to_string())?;
+            DetectorSpec::from_params(kind, given).map_err(|e| e.to_string())
+        })
+        .collect()
+}
 
 /// The given parameters of one kind, consumed as they are read; leftovers are unknown.
 struct Params {
@@ -115,6 +185,7 @@ impl DetectorSpec {
             "zscore" => ("zscore", ZSCORE_PARAMS),
             "holt_winters" => ("holt_winters", HW_PARAMS),
             "gmm" => ("gmm", GMM_PARAMS),
+            "ensemble" => ("ensemble", ENSEMBLE_PARAMS),
             _ => return Err(SpecError::UnknownKind { kind: kind.into() }),
         };
         let mut p = Params { kind, known, given };
@@ -157,6 +228,18 @@ impl DetectorSpec {
                     likelihood,
                 })
             }
+            "ensemble" => {
+                let members = p.take("members", Vec::new(), parse_members)?;
+                if members.is_empty() {
+                    return Err(SpecError::BadValue {
+                        kind,
+                        param: "members",
+                        value: String::new(),
+                        reason: "required: kind(param=value,...)+kind+...".into(),
+                    });
+                }
+                DetectorSpec::Ensemble(EnsembleParams { members, likelihood })
+            }
             _ => {
                 let d = GmmParams::default();
                 let components = p.count("components", d.components as u64, 1, 16)? as usize;
@@ -175,13 +258,35 @@ impl DetectorSpec {
         Ok(spec)
     }
 
-    /// `zscore`, `holt_winters` or `gmm`.
+    /// `zscore`, `holt_winters`, `gmm` or `ensemble`.
     pub fn kind(&self) -> &'static str {
         match self {
             DetectorSpec::Zscore(_) => "zscore",
             DetectorSpec::HoltWinters(_) => "holt_winters",
             DetectorSpec::Gmm(_) => "gmm",
+            DetectorSpec::Ensemble(_) => "ensemble",
         }
+    }
+
+    /// The `likelihood` post-processing the spec asks for.
+    pub fn likelihood(&self) -> Option<&LikelihoodParams> {
+        match self {
+            DetectorSpec::Zscore(p) => p.likelihood.as_ref(),
+            DetectorSpec::HoltWinters(p) => p.likelihood.as_ref(),
+            DetectorSpec::Gmm(p) => p.likelihood.as_ref(),
+            DetectorSpec::Ensemble(p) => p.likelihood.as_ref(),
+        }
+    }
+
+    /// The same spec with `likelihood` replaced.
+    pub fn with_likelihood(mut self, likelihood: Option<LikelihoodParams>) -> Self {
+        match &mut self {
+            DetectorSpec::Zscore(p) => p.likelihood = likelihood,
+            DetectorSpec::HoltWinters(p) => p.likelihood = likelihood,
+            DetectorSpec::Gmm(p) => p.likelihood = likelihood,
+            DetectorSpec::Ensemble(p) => p.likelihood = likelihood,
+        }
+        self
     }
 
     /// A fresh detector for one series.
@@ -190,6 +295,9 @@ impl DetectorSpec {
             DetectorSpec::Zscore(p) => AnyDetector::Zscore(ZScore::new(p.clone())),
             DetectorSpec::HoltWinters(p) => AnyDetector::HoltWinters(HoltWinters::new(p.clone())),
             DetectorSpec::Gmm(p) => AnyDetector::Gmm(Univariate::new(p.clone())),
+            DetectorSpec::Ensemble(p) => {
+                AnyDetector::Ensemble(Ensemble::new(p.effective_members().iter().map(DetectorSpec::build).collect()))
+            }
         }
     }
 
@@ -235,6 +343,13 @@ impl DetectorSpec {
                 ],
                 &p.likelihood,
             ),
+            DetectorSpec::Ensemble(p) => {
+                let member = |m: &DetectorSpec| {
+                    let params: Vec<String> = m.params().iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{}({})", m.kind(), params.join(","))
+                };
+                (vec![("members", p.members.iter().map(member).collect::<Vec<_>>().join("+"))], &p.likelihood)
+            }
         };
         if let Some(l) = likelihood {
             params.push(("likelihood", l.short.to_string()));
@@ -251,17 +366,7 @@ impl FromStr for DetectorSpec {
     fn from_str(s: &str) -> Result<Self, SpecError> {
         let s = s.trim();
         let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
-        let mut given = BTreeMap::new();
-        for item in rest.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (k, v) = item.split_once('=').ok_or_else(|| SpecError::Syntax(s.into()))?;
-            let (k, v) = (k.trim(), v.trim());
-            if k.is_empty() || v.is_empty() {
-                return Err(SpecError::Syntax(s.into()));
-            }
-            if given.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(SpecError::Duplicate { kind: kind.trim().into(), param: k.into() });
-            }
-        }
+        let given = parse_items(kind, rest, s)?;
         DetectorSpec::from_params(kind.trim(), given)
     }
 }
@@ -385,7 +490,7 @@ mod tests {
             "zscore:likelihood=0,likelihood_history=50",
             "zscore:window=1w,buckets=168,robust=false,sample=8,min_samples=100",
         );
-        check("arima", r#"error: unknown detector kind "arima" (known: zscore, holt_winters, gmm)"#);
+        check("arima", r#"error: unknown detector kind "arima" (known: zscore, holt_winters, gmm, ensemble)"#);
         check(
             "zscore:windw=7d",
             r#"error: zscore: unknown parameter "windw" (known: window, buckets, robust, sample, min_samples, likelihood, likelihood_history)"#,
@@ -402,8 +507,58 @@ mod tests {
     }
 
     #[test]
+    fn ensembles() {
+        check(
+            "ensemble:members=zscore(robust=true)+gmm,likelihood=10",
+            "ensemble:members=zscore(window=1w,buckets=168,robust=true,sample=8,min_samples=100)\
+             +gmm(components=2,train=1000,retrain_every=250,min_samples=200),likelihood=10,likelihood_history=4000",
+        );
+        check(
+            "ensemble: members = zscore( window=1d , min_samples=50 ) + holt_winters(likelihood=5)",
+            "ensemble:members=zscore(window=1d,buckets=168,robust=false,sample=8,min_samples=50)\
+             +holt_winters(period=1d,slots=288,alpha=0.1,beta=0.001,gamma=0.3,min_samples=12,likelihood=5,likelihood_history=4000)",
+        );
+        check("ensemble", r#"error: ensemble: members="": required: kind(param=value,...)+kind+..."#);
+        check(
+            "ensemble:members=zscore+ensemble(members=gmm)",
+            r#"error: ensemble: members="zscore+ensemble(members=gmm)": an ensemble cannot contain an ensemble"#,
+        );
+        check(
+            "ensemble:members=zscore(robust=maybe)",
+            r#"error: ensemble: members="zscore(robust=maybe)": zscore: robust="maybe": must be true or false"#,
+        );
+        check(
+            "ensemble:members=arima+zscore",
+            r#"error: ensemble: members="arima+zscore": unknown detector kind "arima" (known: zscore, holt_winters, gmm, ensemble)"#,
+        );
+        check(
+            "ensemble:members=zscore(window=1d",
+            r#"error: bad detector spec "ensemble:members=zscore(window=1d": expected kind or kind:param=value,..."#,
+        );
+        check(
+            "ensemble:members=zscore+zscore+zscore+zscore+zscore",
+            r#"error: ensemble: members="zscore+zscore+zscore+zscore+zscore": at most 4 members"#,
+        );
+        check(
+            "ensemble:members=zscore,window=1d",
+            r#"error: ensemble: unknown parameter "window" (known: members, likelihood, likelihood_history)"#,
+        );
+        let spec: DetectorSpec =
+            serde_saphyr::from_str("{kind: ensemble, members: 'zscore(robust=true)+gmm', likelihood: 10}").unwrap();
+        assert_eq!(spec, "ensemble:members=zscore(robust=true)+gmm,likelihood=10".parse().unwrap());
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<DetectorSpec>(&json).unwrap(), spec);
+        assert_eq!(spec.build_multivariate(2).unwrap_err(), SpecError::NotMultivariate("ensemble"));
+    }
+
+    #[test]
     fn display_parses_back_to_the_same_spec() {
-        for s in ["zscore:robust=true,window=3d", "holt_winters:alpha=0.25", "gmm:retrain_every=0,likelihood=5"] {
+        for s in [
+            "zscore:robust=true,window=3d",
+            "holt_winters:alpha=0.25",
+            "gmm:retrain_every=0,likelihood=5",
+            "ensemble:members=zscore+zscore(robust=true)+gmm,likelihood=10",
+        ] {
             let spec: DetectorSpec = s.parse().unwrap();
             assert_eq!(spec.to_string().parse::<DetectorSpec>().unwrap(), spec);
         }
