@@ -14,6 +14,8 @@
 
 use std::time::SystemTime;
 
+pub mod docker;
+
 use serde::{Deserialize, Serialize};
 
 /// What an action acts on.
