@@ -31,8 +31,8 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Actuator, ActuatorError, ActuatorKind, Instance, InstanceHealth, ReplicaStatus, RestartReport, ScaleReport,
-    Target, TargetKind,
+    Actuator, ActuatorError, ActuatorKind, Instance, InstanceHealth, ReplicaStatus, RestartReport, ScaleReport, Target,
+    TargetKind,
 };
 use crate::duration::PromDuration;
 
@@ -160,9 +160,12 @@ impl DockerActuator {
             None if host.is_empty() => Docker::connect_with_defaults(),
             None if host.starts_with("unix://") => Docker::connect_with_unix(host, secs, API_DEFAULT_VERSION),
             None if tcp => Docker::connect_with_http(host, secs, API_DEFAULT_VERSION),
-            None if host.starts_with("https://") => return invalid("https:// needs tls (ca_file, cert_file, key_file)"),
+            None if host.starts_with("https://") => {
+                return invalid("https:// needs tls (ca_file, cert_file, key_file)");
+            }
             Some(tls) if host.starts_with("tcp://") || host.starts_with("https://") => {
-                for (what, path) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)]
+                for (what, path) in
+                    [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)]
                 {
                     if let Err(e) = std::fs::File::open(path) {
                         return invalid(&format!("tls.{what} {}: {e}", path.display()));
@@ -268,7 +271,9 @@ impl DockerActuator {
                 Err(e) => {
                     let image = body.image.as_deref().unwrap_or_default();
                     return Err(engine_error(
-                        format_args!("creating container {name} (service {service}, a clone of {source}, image {image})"),
+                        format_args!(
+                            "creating container {name} (service {service}, a clone of {source}, image {image})"
+                        ),
                         e,
                     ));
                 }
@@ -402,9 +407,9 @@ impl Actuator for DockerActuator {
         let chosen: Vec<&Replica> = match instance {
             Some(want) => {
                 let want = want.trim_start_matches('/');
-                let found = replicas.iter().find(|r| {
-                    r.name == want || r.id == want || (want.len() >= 12 && r.id.starts_with(want))
-                });
+                let found = replicas
+                    .iter()
+                    .find(|r| r.name == want || r.id == want || (want.len() >= 12 && r.id.starts_with(want)));
                 match found {
                     Some(r) => vec![r],
                     None => {
@@ -642,13 +647,29 @@ mod tests {
         );
         check_config(
             "host: tcp://10.0.0.1:2376\ntls: {ca_file: ca.pem, cert_file: cert.pem, key_file: key.pem}\nstop_grace: 1m30s",
-            expect![[r#"host="tcp://10.0.0.1:2376" tls=Some("cert.pem") stop_grace=1m30s timeout=30s label=tickdb.service"#]],
+            expect![[
+                r#"host="tcp://10.0.0.1:2376" tls=Some("cert.pem") stop_grace=1m30s timeout=30s label=tickdb.service"#
+            ]],
         );
-        check_config("stop_grace: \"20\"", expect![[r#"host="" tls=None stop_grace=20s timeout=30s label=tickdb.service"#]]);
-        check_config("stop_grace: 10x", expect![[r#"error: not a valid duration string: "10x""#]]);
-        check_config("stop_grace: -1", expect![[r#"error: a negative duration"#]]);
-        check_config("hots: x", expect![[r#"error: unknown field `hots`, expected one of `host`, `tls`, `stop_grace`, `timeout`, `label`"#]]);
-        check_config("tls: {ca_file: a, cert_file: b}", expect![[r#"error: missing field `key_file`"#]]);
+        check_config(
+            "stop_grace: \"20\"",
+            expect![[r#"host="" tls=None stop_grace=20s timeout=30s label=tickdb.service"#]],
+        );
+        check_config(
+            "stop_grace: 10x",
+            expect![[r#"error: error: line 1 column 13: not a valid duration string: "10x""#]],
+        );
+        check_config("stop_grace: -1", expect!["error: error: line 1 column 13: a negative duration"]);
+        check_config(
+            "hots: x",
+            expect![
+                "error: error: line 1 column 1: unknown field `hots`, expected one of host, tls, stop_grace, timeout, label"
+            ],
+        );
+        check_config(
+            "tls: {ca_file: a, cert_file: b}",
+            expect!["error: error: line 1 column 19: missing field `key_file`"],
+        );
     }
 
     #[test]
@@ -677,11 +698,16 @@ mod tests {
         check_error(server(401, "no"), expect!["forbidden: forbidden: starting container web-1: no (HTTP 401)"]);
         check_error(server(403, "no"), expect!["forbidden: forbidden: starting container web-1: no (HTTP 403)"]);
         check_error(server(500, "oci"), expect!["unavailable: unavailable: starting container web-1: oci (HTTP 500)"]);
-        check_error(server(503, "busy"), expect!["unavailable: unavailable: starting container web-1: busy (HTTP 503)"]);
+        check_error(
+            server(503, "busy"),
+            expect!["unavailable: unavailable: starting container web-1: busy (HTTP 503)"],
+        );
         check_error(server(400, "bad"), expect!["refused: refused: starting container web-1: bad (HTTP 400)"]);
         check_error(
             EngineError::RequestTimeoutError,
-            expect!["unavailable: unavailable: starting container web-1: the Docker engine did not answer within the timeout"],
+            expect![
+                "unavailable: unavailable: starting container web-1: the Docker engine did not answer within the timeout"
+            ],
         );
         check_error(
             EngineError::IOError { err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused) },

@@ -314,7 +314,15 @@ fn certificates(dir: &std::path::Path) -> Option<[std::path::PathBuf; 7]> {
         && leaf("foreign", "other-ca", "client.ext");
     let p = |n: &str| dir.join(n);
     ok.then(|| {
-        [p("ca.pem"), p("server.pem"), p("server.key"), p("client.pem"), p("client.key"), p("foreign.pem"), p("foreign.key")]
+        [
+            p("ca.pem"),
+            p("server.pem"),
+            p("server.key"),
+            p("client.pem"),
+            p("client.key"),
+            p("foreign.pem"),
+            p("foreign.key"),
+        ]
     })
 }
 
