@@ -192,13 +192,13 @@ async fn restart_recovers_killed_and_stopped_containers() {
     let s = wait_status(&act, &target, "killed is down", |s| s.ready == 1).await;
     assert_eq!(health_of(&s, &a_name), InstanceHealth::Down);
     let r = act.restart(&target, Some(&a_name)).await.expect("restart one");
-    assert_eq!(r.restarted, [a_name.clone()]);
+    assert_eq!(r.restarted, std::slice::from_ref(&a_name));
     assert_eq!(inspect(&d, &a).await.state.unwrap().running, Some(true));
 
     // By id prefix; a stopped (exited) container starts again too.
     d.docker.stop_container(&b, Some(StopContainerOptions { t: Some(1), signal: None })).await.expect("stop");
     let r = act.restart(&target, Some(&b[..12])).await.expect("restart by id");
-    assert_eq!(r.restarted, [b_name.clone()]);
+    assert_eq!(r.restarted, std::slice::from_ref(&b_name));
     assert_eq!(inspect(&d, &b).await.state.unwrap().running, Some(true));
 
     // The whole service: every container, running or not, is restarted.

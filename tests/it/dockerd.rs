@@ -110,7 +110,7 @@ impl Dockerd {
             assert!(Instant::now() < deadline, "dockerd did not answer within 60 s:\n{}", d.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        d.import_busybox(&busybox);
+        d.import_busybox(busybox);
         Some(d)
     }
 
