@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs tickdb's whole test suite on a fresh machine: installs the real peers the tests use
-# (Prometheus + promtool, Alertmanager, node_exporter, VictoriaMetrics, openssl, and Python's aiosmtpd as
-# the SMTP server of the email tests) when they are missing, then runs every test of the
+# (Prometheus + promtool, Alertmanager, node_exporter, VictoriaMetrics, openssl, Python's aiosmtpd as
+# the SMTP server of the email tests, and Docker's engine with a static busybox for the Docker
+# actuator's tests) when they are missing, then runs every test of the
 # workspace with cargo-nextest (or cargo test if nextest is absent).
 #
 # Usage: scripts/test.sh [extra args passed to the test runner]
@@ -16,6 +17,11 @@ command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-ex
 command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
 command -v python3 >/dev/null || need_pkgs+=(python3 python3-aiosmtpd)
 command -v openssl >/dev/null || need_pkgs+=(openssl)  # test keys and certificates (JWT RS256, TLS)
+# The Docker actuator's tests start their own dockerd on a private socket (as root; they skip
+# otherwise) and build their image from the static busybox; the system's Docker is left alone.
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v docker >/dev/null || need_pkgs+=(docker.io)
+if command -v dpkg >/dev/null && ! dpkg -s busybox-static >/dev/null 2>&1; then need_pkgs+=(busybox-static); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

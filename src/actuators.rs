@@ -14,6 +14,8 @@
 
 use std::time::SystemTime;
 
+pub mod docker;
+
 use serde::Serialize;
 
 /// What an action acts on (`docker/<service>`, `deployment/<ns>/<name>`, ...), as policies

@@ -14,6 +14,8 @@ mod alerting;
 mod anomaly_cli;
 mod api;
 mod backtest;
+mod docker;
+mod dockerd;
 mod harness;
 mod import;
 mod learned;
