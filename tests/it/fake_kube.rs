@@ -105,6 +105,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeKube {
     inner: Shared,
     url: String,
+    ca: Option<Vec<u8>>,
     dir: tempfile::TempDir,
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -146,8 +147,8 @@ impl FakeKube {
             ("http", None)
         };
         let url = format!("{scheme}://127.0.0.1:{port}");
-        let fake = FakeKube { inner, url, dir, stop: Some(Box::new(move || h.shutdown())) };
-        fake.write_kubeconfig(ca.as_deref(), Self::TOKEN);
+        let fake = FakeKube { inner, url, ca, dir, stop: Some(Box::new(move || h.shutdown())) };
+        fake.write_kubeconfig(fake.ca_pem(), Self::TOKEN);
         fake
     }
 
@@ -166,7 +167,13 @@ impl FakeKube {
         KubeConfig { kubeconfig: self.kubeconfig_path(), timeout: PromDuration::from_secs(5), ..KubeConfig::default() }
     }
 
-    /// Rewrites the kubeconfig with another token (e.g. to see 401).
+    /// The test CA's certificate (PEM) the server's certificate is signed by; `None` over HTTP.
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
+    }
+
+    /// Rewrites the kubeconfig with this CA (PEM; `None`: none, the system's roots are used)
+    /// and this token, e.g. `write_kubeconfig(kube.ca_pem(), "wrong")` to see 401.
     pub fn write_kubeconfig(&self, ca: Option<&[u8]>, token: &str) {
         use base64::Engine;
         let ca = ca.map_or(String::new(), |pem| {
@@ -333,6 +340,11 @@ fn scale_of(o: &Value, ready: Option<u32>) -> Value {
     let m = &o["metadata"];
     let labels = o["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
     let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    // autoscaling/v1 ScaleSpec.replicas is `omitempty`: a scale of 0 answers `"spec": {}`.
+    let spec = match o["spec"]["replicas"].as_u64() {
+        Some(0) => json!({}),
+        _ => json!({ "replicas": o["spec"]["replicas"] }),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -340,7 +352,7 @@ fn scale_of(o: &Value, ready: Option<u32>) -> Value {
             "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
             "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
         },
-        "spec": { "replicas": o["spec"]["replicas"] },
+        "spec": spec,
         "status": { "replicas": o["status"]["replicas"], "selector": selector.join(",") },
     })
 }

@@ -258,14 +258,24 @@ async fn api_errors_map_to_actuator_errors_with_the_api_message() {
 
 #[tokio::test]
 async fn a_wrong_token_is_forbidden() {
-    let kube = FakeKube::start_http().await;
+    let kube = FakeKube::start().await;
     kube.add_deployment("default", "web", 2);
-    kube.write_kubeconfig(None, "not-the-token");
+    kube.write_kubeconfig(kube.ca_pem(), "not-the-token");
     let act = actuator(&kube).await;
     let (kind, msg) = failed(act.status(&target(TargetKind::Deployment, None, "web")).await);
     assert_eq!(kind, "forbidden");
     assert!(msg.contains("Unauthorized") && msg.contains("HTTP 401"), "{msg}");
     assert_eq!(kube.requests()[0].authorization, "Bearer not-the-token");
+}
+
+#[tokio::test]
+async fn a_named_context_of_the_kubeconfig_is_used() {
+    let kube = FakeKube::start().await;
+    kube.add_deployment("default", "web", 2);
+    let cfg = KubeConfig { context: Some("fake".into()), ..kube.config() };
+    let act = KubeActuator::connect(&cfg).await.unwrap();
+    let s = act.status(&target(TargetKind::Deployment, None, "web")).await.unwrap();
+    assert_eq!((s.replicas, s.ready), (2, 2));
 }
 
 #[tokio::test]
