@@ -351,3 +351,18 @@ async fn a_bad_kubeconfig_is_a_clear_error_from_connect() {
     let cfg = KubeConfig { field_manager: String::new(), ..kube.config() };
     assert_eq!(failed(KubeActuator::connect(&cfg).await).0, "invalid");
 }
+
+#[tokio::test]
+async fn credentials_that_cannot_be_read_are_a_clear_error() {
+    let kube = FakeKube::start_http().await;
+    kube.add_deployment("default", "web", 2);
+    let missing = kube.kubeconfig_path().with_file_name("no-such-token");
+    let text = std::fs::read_to_string(kube.kubeconfig_path()).unwrap();
+    let text = text.replace(&format!("token: {}", FakeKube::TOKEN), &format!("tokenFile: {}", missing.display()));
+    std::fs::write(kube.kubeconfig_path(), text).unwrap();
+    // kube reads the token file when it builds the client: connect says so.
+    let (kind, msg) = failed(KubeActuator::connect(&kube.config()).await);
+    assert_eq!(kind, "invalid");
+    assert!(msg.contains("token file") && msg.contains("no-such-token"), "{msg}");
+    assert!(kube.requests().is_empty(), "{:#?}", kube.requests());
+}
