@@ -5,12 +5,14 @@
 //! [`Actuator::restart`] through the actuator the target names:
 //! - `docker`: the Docker engine through bollard (`docker.rs`): a service is the set of
 //!   containers labelled `tickdb.service=NAME`;
-//! - `kubernetes`: the Kubernetes API through kube (`kube.rs`): Deployments and StatefulSets
+//! - `kubernetes`: the Kubernetes API through kube (`kubernetes.rs`): Deployments and StatefulSets
 //!   through their `scale` subresource, restarts through the rollout annotation.
 //!
 //! Actuators decide nothing: the policy arithmetic, rate limits, modes, audit and the circuit
 //! breaker are the caller's. They report what they did, or an [`ActuatorError`] whose kind the
 //! circuit breaker and the admin API use (a refused request is not the same as an unknown target).
+
+pub mod kubernetes;
 
 use std::time::SystemTime;
 

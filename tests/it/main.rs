@@ -7,7 +7,8 @@
 //! maintenance), `overload` (write and query slots, 503), `robustness` (error envelopes,
 //! body limits, random input), `prometheus` (end-to-end against a real Prometheus scraping and
 //! remote-writing), `rules` (the rule engine in the server: rules and alerts API, reload,
-//! restart), `backtest` (`tickdb rules backtest` over imported history).
+//! restart), `backtest` (`tickdb rules backtest` over imported history), `kubernetes` (the Kubernetes
+//! actuator against `fake_kube`, a fake Kubernetes API server).
 
 mod admin;
 mod alerting;
@@ -16,8 +17,10 @@ mod api;
 mod backtest;
 mod docker;
 mod dockerd;
+mod fake_kube;
 mod harness;
 mod import;
+mod kubernetes;
 mod learned;
 mod lifecycle;
 mod notify;
