@@ -1083,6 +1083,29 @@ impl Actions {
     }
 }
 
+/// Connects the configured actuators (a configured one that cannot be set up stops the start:
+/// policies would act on nothing).
+pub async fn connect_actuators(
+    cfg: &crate::config::ActuatorsConfig,
+) -> anyhow::Result<HashMap<ActuatorKind, Arc<dyn Actuator>>> {
+    let mut out: HashMap<ActuatorKind, Arc<dyn Actuator>> = HashMap::new();
+    if let Some(d) = &cfg.docker {
+        let a = crate::actuators::docker::DockerActuator::connect(d)
+            .await
+            .map_err(|e| anyhow::anyhow!("actuators.docker: {e}"))?;
+        tracing::info!(host = %d.host, "docker actuator ready");
+        out.insert(ActuatorKind::Docker, Arc::new(a));
+    }
+    if let Some(k) = &cfg.kubernetes {
+        let a = crate::actuators::kubernetes::KubeActuator::connect(k)
+            .await
+            .map_err(|e| anyhow::anyhow!("actuators.kubernetes: {e}"))?;
+        tracing::info!(kubeconfig = %k.kubeconfig.display(), "kubernetes actuator ready");
+        out.insert(ActuatorKind::Kubernetes, Arc::new(a));
+    }
+    Ok(out)
+}
+
 fn inst_suffix(inst: &str) -> String {
     if inst.is_empty() { String::new() } else { format!(" instance {inst}") }
 }

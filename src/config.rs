@@ -35,6 +35,22 @@ pub struct Config {
     /// Per-target health scores (docs/anomaly.md#health-score).
     #[serde(default)]
     pub health: crate::health::HealthConfig,
+    /// What scaling and recovery rules act on (docs/scaling.md); none by default.
+    #[serde(default)]
+    pub actuators: ActuatorsConfig,
+}
+
+/// The actuators scaling and recovery rules act on; each is off unless its section is given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActuatorsConfig {
+    /// The Docker engine (docs/actuators/docker.md); `docker: {}` for the local socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<crate::actuators::docker::DockerConfig>,
+    /// The Kubernetes API (docs/actuators/kubernetes.md); `kubernetes: {}` for kubeconfig or
+    /// in-cluster inference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<crate::actuators::kubernetes::KubeConfig>,
 }
 
 /// Limits of the admin API and of the notification API's requests.
@@ -239,6 +255,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             audit: AuditConfig::default(),
             health: crate::health::HealthConfig::default(),
+            actuators: ActuatorsConfig::default(),
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct RulesService {
     status: Mutex<ReloadStatus>,
     reload_ok: Arc<Gauge>,
     reload_time: Arc<Gauge>,
+    /// The action engine, which runs the files' `scaling:` and `recovery:` rules.
+    actions: std::sync::OnceLock<Arc<crate::actions::Actions>>,
 }
 
 impl RulesService {
@@ -139,6 +141,7 @@ impl RulesService {
                 "tickdb_rules_config_last_reload_success_timestamp_seconds",
                 "Time of the last successful rule reload.",
             ),
+            actions: std::sync::OnceLock::new(),
         }))
     }
 
@@ -153,7 +156,20 @@ impl RulesService {
         let result = match loaded {
             Ok(files) => {
                 let groups = files.iter().map(|(_, f)| f.groups.len()).sum();
-                self.manager.update(files).await.map(|()| groups).map_err(|errs| join_errors(&errs))
+                let policies = policy_specs(&files);
+                match self.check_policies(&policies) {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let res =
+                            self.manager.update(files).await.map(|()| groups).map_err(|errs| join_errors(&errs));
+                        if res.is_ok()
+                            && let Some(a) = self.actions.get()
+                        {
+                            a.update(policies);
+                        }
+                        res
+                    }
+                }
             }
             Err(e) => Err(e),
         };
@@ -174,6 +190,27 @@ impl RulesService {
             }
         }
         result
+    }
+
+    /// Hands the files' policies to `actions` from now on (set once, before the first reload).
+    pub fn set_actions(&self, actions: Arc<crate::actions::Actions>) {
+        let _ = self.actions.set(actions);
+    }
+
+    /// What the rules query through (the local engine or the remote datasource).
+    pub fn source(&self) -> Arc<dyn QuerySource> {
+        self.source.clone()
+    }
+
+    fn check_policies(&self, specs: &[crate::actions::PolicySpec]) -> Result<(), String> {
+        match self.actions.get() {
+            Some(a) => a.check(specs),
+            None if specs.is_empty() => Ok(()),
+            None => Err(format!(
+                "{}: scaling and recovery rules need the action engine, which is not running here",
+                specs[0].file
+            )),
+        }
     }
 
     /// Where the rules write (the local storage).
@@ -303,6 +340,24 @@ pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// The rule files of the rules directory (it must exist when set) and of the API's directory
 /// (missing until the first group is stored through the API).
+/// The `scaling:` and `recovery:` rules of the files, with their groups' intervals.
+fn policy_specs(files: &[(PathBuf, rules::file::RuleFile)]) -> Vec<crate::actions::PolicySpec> {
+    let mut out = Vec::new();
+    for (path, f) in files {
+        for g in &f.groups {
+            for p in &g.policies {
+                out.push(crate::actions::PolicySpec {
+                    file: path.display().to_string(),
+                    group: g.name.clone(),
+                    interval_ms: g.interval_ms,
+                    entry: p.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn load_dirs([dir, api_dir]: &[PathBuf; 2]) -> Result<Vec<(PathBuf, rules::file::RuleFile)>, String> {
     let mut files = rule_files(dir)?;
     if api_dir.is_dir() {

@@ -106,6 +106,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Authenticator>,
     /// The admin API (versioned rules, audit), set once the storage is open.
     pub admin: OnceLock<Arc<crate::server::admin::Admin>>,
+    /// Scaling and recovery policies, approvals and manual actions, set with the rule engine.
+    pub actions: OnceLock<Arc<crate::actions::Actions>>,
 }
 
 /// Start-up state of the server.
@@ -271,6 +273,7 @@ pub async fn start_with_clock(
         readiness: watch::Sender::new(Readiness::Starting),
         rules: OnceLock::new(),
         alerting: OnceLock::new(),
+        actions: OnceLock::new(),
         admin: OnceLock::from(admin),
         registry,
         cfg,
@@ -357,6 +360,9 @@ pub async fn start_with_clock(
         if let Some(m) = maintain {
             m.abort();
         }
+        if let Some(a) = st.actions.get() {
+            a.stop().await;
+        }
         if let Some(r) = st.rules.get() {
             r.stop().await;
         }
@@ -384,7 +390,21 @@ async fn start_rules(
         crate::alerting::Alerting::from_config(&st.cfg, &st.registry, st.clock.clone(), stop.clone()).await?;
     let sink = alerting.sink();
     let _ = st.alerting.set(alerting.clone());
-    let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink)?;
+    let svc =
+        crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink.clone())?;
+    let actions = crate::actions::Actions::new(crate::actions::ActionsOptions {
+        source: svc.source(),
+        out: svc.appendable(),
+        audit: crate::server::admin::admin(st).map_err(|e| anyhow::anyhow!("{}", e.message))?.audit.clone(),
+        alerts: sink,
+        clock: st.clock.clone(),
+        registry: st.registry.clone(),
+        actuators: crate::actions::connect_actuators(&st.cfg.actuators).await?,
+        state_file: Some(st.cfg.data_dir.join("actions").join("state.json")),
+        default_interval_ms: i64::try_from(st.cfg.rules.evaluation_interval.as_millis()).unwrap_or(60_000),
+    });
+    svc.set_actions(actions.clone());
+    let _ = st.actions.set(actions);
     svc.reload().await.map_err(|e| anyhow::anyhow!("loading rules from {}: {e}", st.cfg.rules.dir.display()))?;
     let _ = st.rules.set(svc.clone());
     tokio::spawn(health_loop(st.clone(), svc.appendable(), stop.clone()));
@@ -605,6 +625,15 @@ pub fn router(state: Arc<AppState>, audit: Arc<crate::audit::AuditLog>) -> Route
             post(admin::tsdb::clean_tombstones).put(admin::tsdb::clean_tombstones),
         )
         .route("/api/v1/admin/tsdb/snapshot", post(admin::tsdb::snapshot).put(admin::tsdb::snapshot))
+        .route("/api/v1/admin/actions", get(admin::actions::list))
+        .route("/api/v1/admin/actions/{id}", get(admin::actions::get_action))
+        .route("/api/v1/admin/actions/{id}/approve", post(admin::actions::approve))
+        .route("/api/v1/admin/actions/{id}/reject", post(admin::actions::reject))
+        .route("/api/v1/admin/policies", get(admin::actions::policies))
+        .route("/api/v1/admin/policies/{name}/reset", post(admin::actions::reset))
+        .route("/api/v1/admin/targets/status", get(admin::actions::target_status))
+        .route("/api/v1/admin/targets/scale", post(admin::actions::scale))
+        .route("/api/v1/admin/targets/restart", post(admin::actions::restart))
         .with_state(state.clone())
         .merge(audit_api::router(audit));
     api.fallback(not_found)

@@ -4,9 +4,11 @@
 //! written is refused; an action that then fails leaves a second entry with its error.
 //!
 //! Routes: [`rules`] (versioned rule groups), [`templates`], [`tokens`], [`users`],
-//! [`escalations`], [`tsdb`]; the audit log's own routes are in `audit_api`. Every admin
-//! route needs the `admin` role.
+//! [`escalations`], [`tsdb`], [`actions`] (scaling and recovery: history, approvals, manual
+//! actions); the audit log's own routes are in `audit_api`. Every admin route needs the
+//! `admin` role, but for [`actions`]' routes, which the `operator` role may use.
 
+pub mod actions;
 pub mod escalations;
 pub mod rules;
 pub mod templates;

@@ -29,6 +29,11 @@ pub fn permission_for(method: &Method, path: &str) -> Option<Permission> {
         "/api/v1/write" => return Some(Permission::Write),
         _ => {}
     }
+    // Scaling and recovery (approvals, manual scale and restart): operators run the fleet.
+    let operate_prefixes = ["/api/v1/admin/actions", "/api/v1/admin/policies", "/api/v1/admin/targets"];
+    if operate_prefixes.iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) {
+        return Some(Permission::Operate);
+    }
     if path.starts_with("/api/v1/admin/") || path == "/api/v1/admin" {
         return Some(Permission::Admin);
     }
@@ -164,6 +169,11 @@ mod tests {
         check(Method::GET, "/api/v1/admin/rules", Some(Permission::Admin));
         check(Method::GET, "/api/v1/admin/audit", Some(Permission::Admin));
         check(Method::GET, "/api/v1/admin", Some(Permission::Admin));
+        check(Method::GET, "/api/v1/admin/actions", Some(Permission::Operate));
+        check(Method::POST, "/api/v1/admin/actions/3/approve", Some(Permission::Operate));
+        check(Method::POST, "/api/v1/admin/targets/scale", Some(Permission::Operate));
+        check(Method::POST, "/api/v1/admin/policies/p/reset", Some(Permission::Operate));
+        check(Method::GET, "/api/v1/admin/actionsx", Some(Permission::Admin));
         check(Method::GET, "/api/v1/nope", Some(Permission::Read));
     }
 }

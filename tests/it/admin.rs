@@ -388,7 +388,8 @@ async fn tsdb_admin_deletes_cleans_and_snapshots_with_audit() {
 
 /// The OpenAPI description (docs/api/admin.yaml) and the server agree: every documented
 /// operation is routed (answers neither "404 page not found" nor 405) and needs the admin
-/// role, and every admin route of the server is documented.
+/// role (or the operator role where it says `x-required-role: operator`), and every admin
+/// route of the server is documented.
 #[tokio::test]
 async fn the_openapi_description_matches_the_server() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -398,6 +399,7 @@ async fn the_openapi_description_matches_the_server() {
     let s = TestServer::start().await;
     let admin = client(&s, Some(s.token(Role::Admin, "openapi")));
     let reader = client(&s, Some(s.token(Role::Reader, "reader")));
+    let operator = client(&s, Some(s.token(Role::Operator, "ops")));
     let mut operations = 0;
     for (path, item) in paths {
         let concrete = path
@@ -405,12 +407,15 @@ async fn the_openapi_description_matches_the_server() {
             .replace("{version}", "1")
             .replace("{id}", "nosuchtoken")
             .replace("{name}", "nosuchtemplate");
-        for (method, _) in item.as_object().unwrap().iter().filter(|(k, _)| *k != "parameters") {
+        for (method, op) in item.as_object().unwrap().iter().filter(|(k, _)| *k != "parameters") {
             let m: reqwest::Method = method.to_uppercase().parse().unwrap();
             let (st, v) = admin.send(m.clone(), &concrete, None).await;
             assert_ne!(st, 405, "{method} {path}: {v}");
             assert!(!v.to_string().contains("404 page not found"), "{method} {path} is not routed: {v}");
-            assert_eq!(reader.send(m, &concrete, None).await.0, 403, "{method} {path} needs the admin role");
+            assert_eq!(reader.send(m.clone(), &concrete, None).await.0, 403, "{method} {path} needs the admin role");
+            let for_operators = op["x-required-role"] == "operator";
+            let (st, v) = operator.send(m, &concrete, None).await;
+            assert_eq!(st == 403, !for_operators, "{method} {path} as an operator: {st} {v}");
             operations += 1;
         }
     }

@@ -10,6 +10,7 @@
 //! restart), `backtest` (`tickdb rules backtest` over imported history), `kubernetes` (the Kubernetes
 //! actuator against `fake_kube`, a fake Kubernetes API server).
 
+mod actions;
 mod admin;
 mod alerting;
 mod anomaly_cli;
