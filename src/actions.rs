@@ -71,7 +71,12 @@ pub struct Who {
 
 impl Who {
     fn policy(name: &str) -> Who {
-        Who { subject: format!("policy:{name}"), role: "policy".into(), source_ip: String::new(), user_agent: "tickdb".into() }
+        Who {
+            subject: format!("policy:{name}"),
+            role: "policy".into(),
+            source_ip: String::new(),
+            user_agent: "tickdb".into(),
+        }
     }
 }
 
@@ -161,6 +166,42 @@ pub struct ActionRecord {
     /// How long the actuator took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
+}
+
+impl ActionRecord {
+    /// A decided action, not yet run (status `pending` until it is).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        policy: Option<String>,
+        target: &Target,
+        op: Op,
+        mode: Mode,
+        actor: String,
+        reason: &str,
+        before: Option<u32>,
+        now: i64,
+    ) -> Self {
+        ActionRecord {
+            id: 0,
+            policy,
+            target: target.to_string(),
+            op,
+            mode,
+            actor,
+            approved_by: None,
+            reason: reason.to_string(),
+            inputs: Json::Null,
+            status: Status::Pending,
+            before,
+            after: None,
+            changed: Vec::new(),
+            error: None,
+            decided_ms: now,
+            expires_ms: None,
+            started_ms: None,
+            duration_ms: None,
+        }
+    }
 }
 
 /// A policy's state that outlives an evaluation (and a restart).
@@ -303,7 +344,10 @@ impl Actions {
         let mut errs = Vec::new();
         for s in specs {
             if let Some(other) = seen.insert(&s.entry.name, &s.file) {
-                errs.push(format!("{}: policy {:?} is also defined in {other}: policy names are unique", s.file, s.entry.name));
+                errs.push(format!(
+                    "{}: policy {:?} is also defined in {other}: policy names are unique",
+                    s.file, s.entry.name
+                ));
             }
             let kind = s.entry.def.target().actuator;
             if !self.opts.actuators.contains_key(&kind) {
@@ -423,7 +467,12 @@ impl Actions {
         self.saved.lock().insert(run.name.clone(), run.mem.clone());
     }
 
-    async fn eval_scaling(self: &Arc<Self>, run: &mut PolicyRun, d: &rules::scaling::ScalingDef, now: i64) -> Result<(), String> {
+    async fn eval_scaling(
+        self: &Arc<Self>,
+        run: &mut PolicyRun,
+        d: &rules::scaling::ScalingDef,
+        now: i64,
+    ) -> Result<(), String> {
         let metric = self.metric(&d.expr, now).await?;
         let predicted = match &d.predictive_expr {
             Some(e) => Some(self.metric(e, now).await?),
@@ -455,11 +504,26 @@ impl Actions {
         }
         tracing::info!(policy = %run.name, target = %target, reason = %decision.reason, "scaling decision");
         let op = Op::Scale { replicas: decision.desired };
-        self.act(run, d.mode, d.approval_timeout_ms, op, &decision.reason, inputs_of(&decision), Some(status.replicas), now).await;
+        self.act(
+            run,
+            d.mode,
+            d.approval_timeout_ms,
+            op,
+            &decision.reason,
+            inputs_of(&decision),
+            Some(status.replicas),
+            now,
+        )
+        .await;
         Ok(())
     }
 
-    async fn eval_recovery(self: &Arc<Self>, run: &mut PolicyRun, d: &rules::scaling::RecoveryDef, now: i64) -> Result<(), String> {
+    async fn eval_recovery(
+        self: &Arc<Self>,
+        run: &mut PolicyRun,
+        d: &rules::scaling::RecoveryDef,
+        now: i64,
+    ) -> Result<(), String> {
         let failing: Vec<String> = if d.expr.is_empty() {
             let actuator = self.actuator(d.target.actuator).map_err(|e| e.to_string())?;
             let status = match actuator.status(&d.target).await {
@@ -539,7 +603,8 @@ impl Actions {
                     );
                     tracing::info!(policy = %run.name, %reason, "recovery decision");
                     let op = Op::Restart { instance: (!inst.is_empty()).then(|| inst.clone()) };
-                    let inputs = json!({ "failing_for_ms": failing_for_ms, "restart": n, "max_restarts": d.max_restarts });
+                    let inputs =
+                        json!({ "failing_for_ms": failing_for_ms, "restart": n, "max_restarts": d.max_restarts });
                     let done = self.act(run, d.mode, d.approval_timeout_ms, op, &reason, inputs, None, now).await;
                     if done {
                         run.mem.recovery.record_restart(&inst, now);
@@ -569,26 +634,17 @@ impl Actions {
         now: i64,
     ) -> bool {
         let target = run.def.target().clone();
-        let mut rec = ActionRecord {
-            id: 0,
-            policy: Some(run.name.clone()),
-            target: target.to_string(),
-            op: op.clone(),
+        let mut rec = ActionRecord::new(
+            Some(run.name.clone()),
+            &target,
+            op.clone(),
             mode,
-            actor: Who::policy(&run.name).subject,
-            approved_by: None,
-            reason: reason.to_string(),
-            inputs,
-            status: Status::Pending,
+            Who::policy(&run.name).subject,
+            reason,
             before,
-            after: None,
-            changed: Vec::new(),
-            error: None,
-            decided_ms: now,
-            expires_ms: None,
-            started_ms: None,
-            duration_ms: None,
-        };
+            now,
+        );
+        rec.inputs = inputs;
         match mode {
             Mode::Approve => {
                 // One parked action per policy: a newer decision waits until it is settled.
@@ -738,7 +794,12 @@ impl Actions {
     }
 
     /// Approves a pending action: it is audited under the operator's name and executed now.
-    pub async fn approve(self: &Arc<Self>, id: u64, who: &Who, justification: Option<String>) -> Result<ActionRecord, ActionError> {
+    pub async fn approve(
+        self: &Arc<Self>,
+        id: u64,
+        who: &Who,
+        justification: Option<String>,
+    ) -> Result<ActionRecord, ActionError> {
         let rec = self.take_pending(id)?;
         let run = rec.policy.as_ref().and_then(|p| self.policies.lock().get(p).cloned());
         let mut rec = rec;
@@ -802,33 +863,21 @@ impl Actions {
 
     /// A manual action of an operator (audited as theirs). Policies on the target hold for
     /// their cooldown after it, so they do not undo it at once.
-    pub async fn manual(self: &Arc<Self>, who: &Who, target: Target, op: Op, justification: String) -> Result<ActionRecord, ActionError> {
+    pub async fn manual(
+        self: &Arc<Self>,
+        who: &Who,
+        target: Target,
+        op: Op,
+        justification: String,
+    ) -> Result<ActionRecord, ActionError> {
         let actuator = self.actuator(target.actuator)?;
         let before = match &op {
             Op::Scale { .. } => Some(actuator.status(&target).await?.replicas),
             Op::Restart { .. } => None,
         };
         let now = self.now();
-        let rec = ActionRecord {
-            id: 0,
-            policy: None,
-            target: target.to_string(),
-            op,
-            mode: Mode::Enforce,
-            actor: who.subject.clone(),
-            approved_by: None,
-            reason: format!("manual action by {}", who.subject),
-            inputs: Json::Null,
-            status: Status::Pending,
-            before,
-            after: None,
-            changed: Vec::new(),
-            error: None,
-            decided_ms: now,
-            expires_ms: None,
-            started_ms: None,
-            duration_ms: None,
-        };
+        let reason = format!("manual action by {}", who.subject);
+        let rec = ActionRecord::new(None, &target, op, Mode::Enforce, who.subject.clone(), &reason, before, now);
         let done = self.execute(who, rec, Some(justification)).await;
         if done.status == Status::AuditFailed {
             return Err(ActionError::Audit(done.error.unwrap_or_default()));
@@ -978,7 +1027,15 @@ impl Actions {
         (self.opts.alerts)(vec![alert]);
     }
 
-    fn event(&self, who: &Who, target: &Target, op: &Op, before: Option<u32>, reason: &str, result: &str) -> AuditEvent {
+    fn event(
+        &self,
+        who: &Who,
+        target: &Target,
+        op: &Op,
+        before: Option<u32>,
+        reason: &str,
+        result: &str,
+    ) -> AuditEvent {
         let (action, after) = match op {
             Op::Scale { replicas } => ("actuator.scale", json!({ "replicas": replicas })),
             Op::Restart { instance } => ("actuator.restart", json!({ "instance": instance })),
@@ -1117,7 +1174,8 @@ fn inputs_of(d: &ScalingDecision) -> Json {
 fn write_points(out: &dyn Appendable, now: i64, points: &[(String, String, String, f64)]) {
     let mut app = out.appender();
     for (name, policy, target, v) in points {
-        let l = Labels::from_pairs([("__name__", name.as_str()), ("policy", policy.as_str()), ("target", target.as_str())]);
+        let l =
+            Labels::from_pairs([("__name__", name.as_str()), ("policy", policy.as_str()), ("target", target.as_str())]);
         if let Err(e) = app.append(None, &l, now, *v) {
             tracing::warn!(error = %e, series = %name, "writing a policy series failed");
             return;
@@ -1129,7 +1187,12 @@ fn write_points(out: &dyn Appendable, now: i64, points: &[(String, String, Strin
 }
 
 /// One policy's loop: evaluate every interval until stopped.
-async fn run_policy(me: Arc<Actions>, run: Arc<tokio::sync::Mutex<PolicyRun>>, interval_ms: i64, mut stop: watch::Receiver<bool>) {
+async fn run_policy(
+    me: Arc<Actions>,
+    run: Arc<tokio::sync::Mutex<PolicyRun>>,
+    interval_ms: i64,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(interval_ms as u64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

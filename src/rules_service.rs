@@ -160,8 +160,7 @@ impl RulesService {
                 match self.check_policies(&policies) {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        let res =
-                            self.manager.update(files).await.map(|()| groups).map_err(|errs| join_errors(&errs));
+                        let res = self.manager.update(files).await.map(|()| groups).map_err(|errs| join_errors(&errs));
                         if res.is_ok()
                             && let Some(a) = self.actions.get()
                         {

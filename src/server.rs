@@ -390,8 +390,7 @@ async fn start_rules(
         crate::alerting::Alerting::from_config(&st.cfg, &st.registry, st.clock.clone(), stop.clone()).await?;
     let sink = alerting.sink();
     let _ = st.alerting.set(alerting.clone());
-    let svc =
-        crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink.clone())?;
+    let svc = crate::rules_service::RulesService::new(&st.cfg, backend, &st.registry, st.clock.clone(), sink.clone())?;
     let actions = crate::actions::Actions::new(crate::actions::ActionsOptions {
         source: svc.source(),
         out: svc.appendable(),
@@ -401,7 +400,7 @@ async fn start_rules(
         registry: st.registry.clone(),
         actuators: crate::actions::connect_actuators(&st.cfg.actuators).await?,
         state_file: Some(st.cfg.data_dir.join("actions").join("state.json")),
-        default_interval_ms: i64::try_from(st.cfg.rules.evaluation_interval.as_millis()).unwrap_or(60_000),
+        default_interval_ms: st.cfg.rules.evaluation_interval.as_millis(),
     });
     svc.set_actions(actions.clone());
     let _ = st.actions.set(actions);

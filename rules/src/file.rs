@@ -19,8 +19,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
 pub use crate::alert::LabelMap;
-pub use policy::PolicyEntry;
 use crate::template::Template;
+pub use policy::PolicyEntry;
 
 /// A parsed, validated rule file.
 #[derive(Clone, Debug, Default, PartialEq)]

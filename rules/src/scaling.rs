@@ -44,13 +44,9 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.actuator {
             ActuatorKind::Docker => write!(f, "docker/{}", self.name),
-            ActuatorKind::Kubernetes => write!(
-                f,
-                "{}/{}/{}",
-                self.kind.as_str(),
-                self.namespace.as_deref().unwrap_or("default"),
-                self.name
-            ),
+            ActuatorKind::Kubernetes => {
+                write!(f, "{}/{}/{}", self.kind.as_str(), self.namespace.as_deref().unwrap_or("default"), self.name)
+            }
         }
     }
 }
@@ -430,7 +426,12 @@ impl ScalingState {
             // workload it manages), or one replica if the metric asks for any.
             def.min_replicas.max(u32::from(effective > 0.0))
         } else if (ratio - 1.0).abs() <= def.tolerance {
-            reasons.push(format!("metric {} within {:.0}% of target {}", fmt_num(effective), def.tolerance * 100.0, fmt_num(def.target_value)));
+            reasons.push(format!(
+                "metric {} within {:.0}% of target {}",
+                fmt_num(effective),
+                def.tolerance * 100.0,
+                fmt_num(def.target_value)
+            ));
             current
         } else {
             let x = (f64::from(current) * ratio).ceil();
@@ -504,7 +505,15 @@ impl ScalingState {
             return d;
         }
         let dir = if d.desired > current { "up" } else { "down" };
-        reasons.insert(0, format!("scale {dir} {current} → {}: metric {} vs target {}", d.desired, fmt_num(effective), fmt_num(def.target_value)));
+        reasons.insert(
+            0,
+            format!(
+                "scale {dir} {current} → {}: metric {} vs target {}",
+                d.desired,
+                fmt_num(effective),
+                fmt_num(def.target_value)
+            ),
+        );
         d.reason = reasons.join("; ");
         d.act = true;
         d
@@ -519,12 +528,8 @@ impl ScalingState {
         let mut best: Option<i64> = None;
         for p in &b.policies {
             // Replicas at the start of the period: undo this direction's changes within it.
-            let changed: i64 = self
-                .changes
-                .iter()
-                .filter(|&&(t, c)| t > now_ms - p.period_ms && (c > 0) == up)
-                .map(|&(_, c)| c)
-                .sum();
+            let changed: i64 =
+                self.changes.iter().filter(|&&(t, c)| t > now_ms - p.period_ms && (c > 0) == up).map(|&(_, c)| c).sum();
             let start = (cur - changed).max(0);
             let bound = match (p.kind, up) {
                 (RateKind::Percent, true) => {
@@ -619,7 +624,9 @@ impl RecoveryState {
             let decision = if st.escalated {
                 RecoveryDecision::Escalated
             } else if failing_for < def.for_ms {
-                RecoveryDecision::Wait { reason: format!("failing for {} of {}", fmt_ms(failing_for), fmt_ms(def.for_ms)) }
+                RecoveryDecision::Wait {
+                    reason: format!("failing for {} of {}", fmt_ms(failing_for), fmt_ms(def.for_ms)),
+                }
             } else if st.restarts.len() as u32 >= def.max_restarts {
                 st.escalated = true;
                 RecoveryDecision::Escalate { restarts: st.restarts.len() as u32 }

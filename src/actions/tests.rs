@@ -160,7 +160,10 @@ async fn enforce_audits_before_it_acts() {
     // The scale call saw the entry already written.
     assert_eq!(e.act.changes(), [("scale 4".to_string(), 1)]);
     let ev = e.audit.lock()[0].clone();
-    assert_eq!((ev.actor.as_str(), ev.action.as_str(), ev.target.as_str()), ("policy:p", "actuator.scale", "docker/game"));
+    assert_eq!(
+        (ev.actor.as_str(), ev.action.as_str(), ev.target.as_str()),
+        ("policy:p", "actuator.scale", "docker/game")
+    );
     assert_eq!((ev.before.clone(), ev.after.clone()), (Some(json!({"replicas": 2})), Some(json!({"replicas": 4}))));
     assert!(ev.justification.as_deref().unwrap().contains("scale up 2 → 4: metric 140 vs target 70"));
     let h = e.actions.history(None, None, 10);
@@ -207,7 +210,8 @@ async fn approval_waits_then_runs_as_the_operator_or_expires() {
     let pending = e.actions.history(None, Some("pending"), 10);
     assert_eq!(pending.len(), 1, "one parked action per policy");
     assert!(e.act.changes().is_empty() && e.audit.lock().is_empty());
-    let ops = Who { subject: "alice".into(), role: "operator".into(), source_ip: "127.0.0.1".into(), user_agent: "t".into() };
+    let ops =
+        Who { subject: "alice".into(), role: "operator".into(), source_ip: "127.0.0.1".into(), user_agent: "t".into() };
     e.actions.policies.lock().insert("p".into(), Arc::new(tokio::sync::Mutex::new(r)));
     let done = e.actions.approve(pending[0].id, &ops, Some("peak".into())).await.unwrap();
     assert_eq!((done.status, done.after, done.approved_by.as_deref()), (Status::Succeeded, Some(4), Some("alice")));
@@ -275,5 +279,7 @@ async fn recovery_restarts_down_instances_then_escalates() {
     // Recovered: resolved.
     e.act.down.lock().clear();
     e.eval(&mut r).await;
-    assert!(e.alerts.lock().iter().rev().find(|a| a.labels["alertname"] == "TickdbRecoveryExhausted").unwrap().resolved);
+    assert!(
+        e.alerts.lock().iter().rev().find(|a| a.labels["alertname"] == "TickdbRecoveryExhausted").unwrap().resolved
+    );
 }

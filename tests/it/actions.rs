@@ -36,11 +36,17 @@ where
 
 /// Running containers of a service, by the docker client.
 fn running(d: &Dockerd, service: &str) -> usize {
-    d.cli(&["ps", "-q", "--filter", &format!("label=tickdb.service={service}")]).lines().filter(|l| !l.trim().is_empty()).count()
+    d.cli(&["ps", "-q", "--filter", &format!("label=tickdb.service={service}")])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 fn all(d: &Dockerd, service: &str) -> usize {
-    d.cli(&["ps", "-aq", "--filter", &format!("label=tickdb.service={service}")]).lines().filter(|l| !l.trim().is_empty()).count()
+    d.cli(&["ps", "-aq", "--filter", &format!("label=tickdb.service={service}")])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 async fn actions(s: &TestServer, query: &str) -> Vec<Value> {
@@ -108,9 +114,15 @@ async fn scaling_policy_scales_a_docker_service_1_3_2() {
     wait_until("3 running replicas", 60, || async { running(&d, "game") == 3 }).await;
     let up = actions(&s, "?policy=game").await;
     let first = up.iter().find(|a| a["status"] == "succeeded").expect("a succeeded action");
-    assert_eq!((first["op"].as_str(), first["before"].as_u64(), first["after"].as_u64()), (Some("scale"), Some(1), Some(3)));
+    assert_eq!(
+        (first["op"].as_str(), first["before"].as_u64(), first["after"].as_u64()),
+        (Some("scale"), Some(1), Some(3))
+    );
     let latency = first["started_ms"].as_i64().unwrap() - t_write;
-    println!("decision latency (sample written → actuator call): {latency} ms, scale 1→3 took {} ms", first["duration_ms"]);
+    println!(
+        "decision latency (sample written → actuator call): {latency} ms, scale 1→3 took {} ms",
+        first["duration_ms"]
+    );
     // 2 of 3 replicas' worth: ceil(3 × 33/50) = 2.
     set(&s, "game_load_percent", 33.0).await;
     wait_until("2 replicas", 60, || async { all(&d, "game") == 2 && running(&d, "game") == 2 }).await;
@@ -118,7 +130,8 @@ async fn scaling_policy_scales_a_docker_service_1_3_2() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(all(&d, "game"), 2);
     let hist = actions(&s, "?policy=game&status=succeeded").await;
-    let moves: Vec<(u64, u64)> = hist.iter().rev().map(|a| (a["before"].as_u64().unwrap(), a["after"].as_u64().unwrap())).collect();
+    let moves: Vec<(u64, u64)> =
+        hist.iter().rev().map(|a| (a["before"].as_u64().unwrap(), a["after"].as_u64().unwrap())).collect();
     assert_eq!(moves, [(1, 3), (3, 2)]);
     assert!(hist[0]["reason"].as_str().unwrap().contains("scale down 3 → 2"), "{}", hist[0]);
     // Audited by the policy, with before/after, in the same order.
@@ -174,7 +187,8 @@ async fn recovery_dry_run_and_approval_on_docker() {
     set(&s, "dry_load", 150.0).await;
     set(&s, "appr_load", 150.0).await;
     // Recovery: kill one web container.
-    let victim = d.cli(&["ps", "-q", "--filter", "label=tickdb.service=web"]).lines().next().unwrap().trim().to_string();
+    let victim =
+        d.cli(&["ps", "-q", "--filter", "label=tickdb.service=web"]).lines().next().unwrap().trim().to_string();
     d.cli(&["kill", &victim]);
     assert_eq!(running(&d, "web"), 1);
     wait_until("the killed container running again", 60, || async { running(&d, "web") == 2 }).await;
@@ -183,7 +197,8 @@ async fn recovery_dry_run_and_approval_on_docker() {
     assert_eq!(heal[0]["op"], "restart");
     assert!(heal[0]["reason"].as_str().unwrap().contains("failing for"), "{}", heal[0]);
     // Dry run: decided and audited, nothing done.
-    wait_until("a dry-run decision", 30, || async { !actions(&s, "?policy=dry&status=dry_run").await.is_empty() }).await;
+    wait_until("a dry-run decision", 30, || async { !actions(&s, "?policy=dry&status=dry_run").await.is_empty() })
+        .await;
     assert_eq!(all(&d, "dry"), 1);
     let dry = audit(&s, "policy:dry").await;
     assert!(dry.iter().all(|e| e["result"] == "dry_run"), "{dry:?}");
@@ -202,7 +217,10 @@ async fn recovery_dry_run_and_approval_on_docker() {
     let r = s.post_form(&format!("/api/v1/admin/actions/{id}/approve"), &[("justification", "evening peak")]).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let done: Value = serde_json::from_str(&r.body).unwrap();
-    assert_eq!((done["data"]["status"].as_str(), done["data"]["approved_by"].as_str()), (Some("succeeded"), Some("alice")));
+    assert_eq!(
+        (done["data"]["status"].as_str(), done["data"]["approved_by"].as_str()),
+        (Some("succeeded"), Some("alice"))
+    );
     // ceil(1 × 150/50) = 3, limited by the default scale-up policy (+100% per 30 s) to 2.
     assert_eq!(all(&d, "appr"), 2);
     assert_eq!(done["data"]["after"], 2);
@@ -219,13 +237,29 @@ async fn recovery_dry_run_and_approval_on_docker() {
     );
     // Manual scale (operator), audited, and its bad input.
     s.authenticate_as(tickdb::auth::Role::Operator, "alice");
-    let r = s.post_raw("/api/v1/admin/targets/scale", Some("application/json"), br#"{"target":"docker/appr","replicas":1}"#.to_vec()).await;
+    let r = s
+        .post_raw(
+            "/api/v1/admin/targets/scale",
+            Some("application/json"),
+            br#"{"target":"docker/appr","replicas":1}"#.to_vec(),
+        )
+        .await;
     assert_eq!(r.status, 400, "justification required: {}", r.body);
-    let r = s.post_raw("/api/v1/admin/targets/scale", Some("application/json"), br#"{"target":"pod/x","replicas":1,"justification":"x"}"#.to_vec()).await;
+    let r = s
+        .post_raw(
+            "/api/v1/admin/targets/scale",
+            Some("application/json"),
+            br#"{"target":"pod/x","replicas":1,"justification":"x"}"#.to_vec(),
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("\"errorType\":\"bad_data\""), "{}", r.body);
     let r = s
-        .post_raw("/api/v1/admin/targets/scale", Some("application/json"), br#"{"target":"docker/appr","replicas":1,"justification":"quiet night"}"#.to_vec())
+        .post_raw(
+            "/api/v1/admin/targets/scale",
+            Some("application/json"),
+            br#"{"target":"docker/appr","replicas":1,"justification":"quiet night"}"#.to_vec(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(all(&d, "appr"), 1);

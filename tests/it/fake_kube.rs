@@ -29,8 +29,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -136,7 +135,8 @@ impl FakeKube {
         let handle = axum_server::Handle::new();
         let h = handle.clone();
         let (scheme, ca) = if tls {
-            let (ca, cert, key) = certificates(dir.path());
+            let (ca, cert, key) = crate::tls::certificates(dir.path())
+                .expect("the fake Kubernetes API needs the openssl command for its certificate");
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key).await.expect("TLS config");
             let server = axum_server::from_tcp_rustls(listener, config).expect("server").handle(handle);
             tokio::spawn(async move { server.serve(app.into_make_service()).await });
@@ -523,47 +523,4 @@ async fn handle(State(inner): State<Shared>, method: Method, uri: Uri, headers: 
     entry.0 = new;
     let (o, ready) = &*entry;
     object_answer(if scale { scale_of(o, *ready) } else { with_status(o, *ready) })
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it: (CA cert, server cert, key).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").current_dir(dir).args(args).output();
-        match out {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
-            Err(e) => panic!("the fake Kubernetes API needs the openssl command for its certificate: {e}"),
-        }
-    };
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write leaf.ext");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &["-days", "1", "-subj", "/CN=fake kube CA", "-keyout", "ca.key", "-out", "ca.pem"],
-    ]
-    .concat());
-    run(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-        "-out",
-        "cert.pem",
-    ]);
-    (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
 }

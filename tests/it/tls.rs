@@ -6,8 +6,11 @@ use std::process::Command;
 
 use crate::harness::TestServer;
 
-/// A CA and a server certificate for 127.0.0.1 signed by it: (CA cert, server cert, key).
-fn certificates(dir: &std::path::Path) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+/// A CA and a server certificate for 127.0.0.1 signed by it: (CA cert, server cert, key); None
+/// without a working `openssl` command.
+pub(crate) fn certificates(
+    dir: &std::path::Path,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
     let p = |n: &str| dir.join(n);
     let run =
         |args: &[&str]| Command::new("openssl").current_dir(dir).args(args).output().is_ok_and(|o| o.status.success());

@@ -89,7 +89,12 @@ impl Validator<'_> {
         let id = Some((n, name.as_str()));
         let before = self.errs.len();
         if name.is_empty() || !super::is_label_name(&name.replace('-', "_")) {
-            self.err(pos(name_node), g, id, format!("invalid {kind} policy name {name:?}: letters, digits, '_' and '-'"));
+            self.err(
+                pos(name_node),
+                g,
+                id,
+                format!("invalid {kind} policy name {name:?}: letters, digits, '_' and '-'"),
+            );
         }
         // Fields of other rule kinds.
         let mut foreign: Vec<(&str, Option<(usize, usize)>)> = vec![
@@ -170,7 +175,7 @@ impl Validator<'_> {
         let labels = self.labels(r.labels.as_ref(), g, id, false);
         let annotations = self.labels(r.annotations.as_ref(), g, id, true);
         let def = if kind == "scaling" {
-            let mut d = ScalingDef::new(target.clone().unwrap_or_else(|| placeholder()), &expr);
+            let mut d = ScalingDef::new(target.clone().unwrap_or_else(placeholder), &expr);
             if let Some(t) = &r.target_value {
                 if t.value.is_finite() && t.value > 0.0 {
                     d.target_value = t.value;
@@ -197,7 +202,15 @@ impl Validator<'_> {
             d.max_replicas = count(self, &r.max_replicas, "max_replicas", d.max_replicas);
             if d.max_replicas == 0 || d.min_replicas > d.max_replicas {
                 let p = r.max_replicas.as_ref().or(r.min_replicas.as_ref()).map_or(rpos, pos);
-                self.err(p, g, id, format!("need 0 <= min_replicas <= max_replicas and max_replicas >= 1, got {} and {}", d.min_replicas, d.max_replicas));
+                self.err(
+                    p,
+                    g,
+                    id,
+                    format!(
+                        "need 0 <= min_replicas <= max_replicas and max_replicas >= 1, got {} and {}",
+                        d.min_replicas, d.max_replicas
+                    ),
+                );
             }
             if let Some(b) = &r.scale_up {
                 d.up = self.behavior(b, Behavior::default_up(), "scale_up", g, id);
@@ -221,7 +234,7 @@ impl Validator<'_> {
             d.annotations = annotations;
             PolicyDef::Scaling(d)
         } else {
-            let mut d = RecoveryDef::new(target.clone().unwrap_or_else(|| placeholder()), &expr);
+            let mut d = RecoveryDef::new(target.clone().unwrap_or_else(placeholder), &expr);
             if let Some(l) = &r.instance_label {
                 if super::is_label_name(&l.value) {
                     d.instance_label = l.value.clone();
@@ -258,7 +271,14 @@ impl Validator<'_> {
         Some(PolicyEntry { name, def, line: rpos.0 })
     }
 
-    fn positive(&mut self, d: Option<&S<String>>, what: &str, dflt: i64, g: Option<&str>, id: Option<(usize, &str)>) -> i64 {
+    fn positive(
+        &mut self,
+        d: Option<&S<String>>,
+        what: &str,
+        dflt: i64,
+        g: Option<&str>,
+        id: Option<(usize, &str)>,
+    ) -> i64 {
         let Some(d) = d else { return dflt };
         match self.duration(d, g, id) {
             Some(0) => {
@@ -315,11 +335,18 @@ impl Validator<'_> {
                     "percent" => RateKind::Percent,
                     "replicas" => RateKind::Replicas,
                     other => {
-                        self.err(at, g, id, format!("{what}.policies: type must be percent or replicas, got {other:?}"));
+                        self.err(
+                            at,
+                            g,
+                            id,
+                            format!("{what}.policies: type must be percent or replicas, got {other:?}"),
+                        );
                         continue;
                     }
                 };
-                if !(1..=100_000).contains(&p.value.value) || (kind == RateKind::Percent && what == "scale_down" && p.value.value > 100) {
+                if !(1..=100_000).contains(&p.value.value)
+                    || (kind == RateKind::Percent && what == "scale_down" && p.value.value > 100)
+                {
                     self.err(at, g, id, format!("{what}.policies: value {} out of range", p.value.value));
                     continue;
                 }
@@ -331,7 +358,12 @@ impl Validator<'_> {
                 out.policies.push(RatePolicy { kind, value: p.value.value as u32, period_ms });
             }
             if out.policies.is_empty() && out.select != Select::Disabled {
-                self.err(pos(b), g, id, format!("{what}: policies must not be empty (use select: disabled to forbid changes)"));
+                self.err(
+                    pos(b),
+                    g,
+                    id,
+                    format!("{what}: policies must not be empty (use select: disabled to forbid changes)"),
+                );
             }
         }
         out
@@ -344,7 +376,11 @@ fn placeholder() -> Target {
 }
 
 /// Policy names must be unique within a group's file (the API names policies).
-pub(super) fn check_unique(v: &mut Validator<'_>, group: &GroupDef, seen: &mut std::collections::HashMap<String, String>) {
+pub(super) fn check_unique(
+    v: &mut Validator<'_>,
+    group: &GroupDef,
+    seen: &mut std::collections::HashMap<String, String>,
+) {
     for p in &group.policies {
         if let Some(other) = seen.insert(p.name.clone(), group.name.clone()) {
             v.err(

@@ -135,7 +135,9 @@ fn durations_in_prometheus_syntax() {
 fn yaml_errors() {
     check(
         "groups:\n- name: g\n  rules:\n  - record: x\n    expr: up\n    foo: 1\n",
-        expect!["r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations, anomaly, forecast, detector, min_level, max_series, features, on, retrain, model, horizon, threshold, direction, scaling, recovery, target, target_value, min_replicas, max_replicas, tolerance, mode, scale_up, scale_down, cooldown, predictive, approval_timeout, breaker, instance_label, max_restarts, backoff, max_backoff"],
+        expect![
+            "r.yml:6:5: unknown field `foo`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations, anomaly, forecast, detector, min_level, max_series, features, on, retrain, model, horizon, threshold, direction, scaling, recovery, target, target_value, min_replicas, max_replicas, tolerance, mode, scale_up, scale_down, cooldown, predictive, approval_timeout, breaker, instance_label, max_restarts, backoff, max_backoff"
+        ],
     );
     check(
         "groups:\n- name: g\n  interval_x: 1m\n",
@@ -275,18 +277,26 @@ fn scaling_and_recovery_policies() {
     assert_eq!(s.labels.get("team").map(String::as_str), Some("ops"));
     let crate::scaling::PolicyDef::Recovery(r) = &g.policies[1].def else { panic!() };
     assert_eq!(r.target.to_string(), "deployment/games/game");
-    assert_eq!((r.for_ms, r.instance_label.as_str(), r.max_restarts, r.backoff_ms, r.max_backoff_ms), (120_000, "pod", 2, 60_000, 300_000));
+    assert_eq!(
+        (r.for_ms, r.instance_label.as_str(), r.max_restarts, r.backoff_ms, r.max_backoff_ms),
+        (120_000, "pod", 2, 60_000, 300_000)
+    );
     // The defaults: mPanel's seed.
     let f = parse("r.yml", &rule("scaling: s\ntarget: docker/g\nexpr: avg(cpu)")).unwrap();
     let crate::scaling::PolicyDef::Scaling(s) = &f.groups[0].policies[0].def else { panic!() };
-    assert_eq!((s.target_value, s.min_replicas, s.max_replicas, s.cooldown_ms, s.mode), (70.0, 2, 10, 30_000, crate::scaling::Mode::Enforce));
+    assert_eq!(
+        (s.target_value, s.min_replicas, s.max_replicas, s.cooldown_ms, s.mode),
+        (70.0, 2, 10, 30_000, crate::scaling::Mode::Enforce)
+    );
 }
 
 #[test]
 fn policy_errors() {
     check(
         &rule("scaling: s\nexpr: avg(cpu)"),
-        expect![[r#"r.yml:4:5: group "g", rule 1, "s": a scaling rule needs 'target' (docker/<service>, deployment/<ns>/<name> or statefulset/<ns>/<name>)"#]],
+        expect![[
+            r#"r.yml:4:5: group "g", rule 1, "s": a scaling rule needs 'target' (docker/<service>, deployment/<ns>/<name> or statefulset/<ns>/<name>)"#
+        ]],
     );
     check(
         &rule("scaling: s\ntarget: pod/x\nexpr: avg(cpu"),
@@ -295,7 +305,9 @@ fn policy_errors() {
             r.yml:6:11: group "g", rule 1, "s": could not parse expression: 1:8: parse error: unclosed left parenthesis"#]],
     );
     check(
-        &rule("scaling: s\ntarget: docker/g\nexpr: x\nfor: 1m\nmin_replicas: 5\nmax_replicas: 3\nmode: yolo\ntolerance: 2"),
+        &rule(
+            "scaling: s\ntarget: docker/g\nexpr: x\nfor: 1m\nmin_replicas: 5\nmax_replicas: 3\nmode: yolo\ntolerance: 2",
+        ),
         expect![[r#"
             r.yml:7:10: group "g", rule 1, "s": invalid field 'for' in scaling rule
             r.yml:10:11: group "g", rule 1, "s": mode must be enforce, dry_run or approve, got "yolo"
@@ -303,7 +315,9 @@ fn policy_errors() {
             r.yml:9:19: group "g", rule 1, "s": need 0 <= min_replicas <= max_replicas and max_replicas >= 1, got 5 and 3"#]],
     );
     check(
-        &rule("scaling: s\ntarget: docker/g\nexpr: x\nscale_up: {policies: [{type: pods, value: 1, period: 1m}]}\nscale_down: {policies: [{type: percent, value: 150, period: 1m}]}"),
+        &rule(
+            "scaling: s\ntarget: docker/g\nexpr: x\nscale_up: {policies: [{type: pods, value: 1, period: 1m}]}\nscale_down: {policies: [{type: percent, value: 150, period: 1m}]}",
+        ),
         expect![[r#"
             r.yml:7:27: group "g", rule 1, "s": scale_up.policies: type must be percent or replicas, got "pods"
             r.yml:7:15: group "g", rule 1, "s": scale_up: policies must not be empty (use select: disabled to forbid changes)

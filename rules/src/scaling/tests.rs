@@ -33,7 +33,10 @@ fn targets_parse_and_print() {
         }
     }
     let t: Target = "deployment/games/game".parse().unwrap();
-    assert_eq!((t.actuator, t.kind, t.namespace.as_deref()), (ActuatorKind::Kubernetes, TargetKind::Deployment, Some("games")));
+    assert_eq!(
+        (t.actuator, t.kind, t.namespace.as_deref()),
+        (ActuatorKind::Kubernetes, TargetKind::Deployment, Some("games"))
+    );
 }
 
 /// One decision from a fresh state: (current, metric, predicted) → (desired, act, reason part).
@@ -143,7 +146,8 @@ fn rate_policy_counts_changes_within_its_period() {
     d.cooldown_ms = 0;
     // 2 → 4 at 0 s; at 10 s the period's start is 2, so 4 is the most; at 31 s the change at
     // 0 s has left the period: 4 → 8; at 40 s, 8 is the most again; at 61 s: 10 (max).
-    let (replicas, actions) = run(&d, 2, &[(0, 140.0), (10_000, 280.0), (31_000, 280.0), (40_000, 280.0), (61_000, 280.0)]);
+    let (replicas, actions) =
+        run(&d, 2, &[(0, 140.0), (10_000, 280.0), (31_000, 280.0), (40_000, 280.0), (61_000, 280.0)]);
     assert_eq!(replicas, [4, 4, 8, 8, 10]);
     assert_eq!(actions, [0, 31_000, 61_000]);
 }
@@ -184,7 +188,15 @@ fn scale_up_stabilization_takes_the_lowest_recommendation() {
     d.up.stabilization_ms = 60_000;
     d.cooldown_ms = 0;
     // A single spike does not scale up; a sustained rise does, once the window holds only highs.
-    let steps = [(0, 70.0), (10_000, 280.0), (20_000, 70.0), (30_000, 140.0), (60_000, 140.0), (80_000, 140.0), (90_000, 140.0)];
+    let steps = [
+        (0, 70.0),
+        (10_000, 280.0),
+        (20_000, 70.0),
+        (30_000, 140.0),
+        (60_000, 140.0),
+        (80_000, 140.0),
+        (90_000, 140.0),
+    ];
     let (replicas, actions) = run(&d, 4, &steps);
     // At 80 s the window (t > 20 s) holds only 8s.
     assert_eq!(replicas, [4, 4, 4, 4, 4, 8, 8]);

@@ -35,7 +35,12 @@ fn actions(st: &AppState) -> Result<Arc<Actions>, ApiError> {
 }
 
 fn who(a: &Actor) -> Who {
-    Who { subject: a.subject.clone(), role: a.role.clone(), source_ip: a.source_ip.clone(), user_agent: a.user_agent.clone() }
+    Who {
+        subject: a.subject.clone(),
+        role: a.role.clone(),
+        source_ip: a.source_ip.clone(),
+        user_agent: a.user_agent.clone(),
+    }
 }
 
 fn api_error(e: ActionError) -> ApiError {
@@ -85,15 +90,21 @@ fn params(body: &[u8], query: &HashMap<String, String>) -> Result<Params, ApiErr
     if p.replicas.is_none()
         && let Some(r) = q("replicas")
     {
-        p.replicas = Some(r.parse().map_err(|_| ApiError::bad_data(format!("replicas must be an integer, got {r:?}")))?);
+        p.replicas =
+            Some(r.parse().map_err(|_| ApiError::bad_data(format!("replicas must be an integer, got {r:?}")))?);
     }
     Ok(p)
 }
 
-pub async fn list(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     let limit = match q.get("limit") {
         None => 100,
-        Some(l) => l.parse::<usize>().map_err(|_| ApiError::bad_data(format!("limit must be a positive integer, got {l:?}")))?,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_data(format!("limit must be a positive integer, got {l:?}")))?,
     };
     let status = q.get("status").filter(|s| !s.is_empty());
     if let Some(s) = status {
@@ -102,7 +113,11 @@ pub async fn list(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<Strin
             return Err(ApiError::bad_data(format!("unknown status {s:?}; one of {}", known.join(", "))));
         }
     }
-    let h = actions(&st)?.history(q.get("policy").map(String::as_str).filter(|p| !p.is_empty()), status.map(String::as_str), limit.min(crate::actions::HISTORY_LEN));
+    let h = actions(&st)?.history(
+        q.get("policy").map(String::as_str).filter(|p| !p.is_empty()),
+        status.map(String::as_str),
+        limit.min(crate::actions::HISTORY_LEN),
+    );
     Ok(success_value(&serde_json::to_value(h).map_err(ApiError::internal)?))
 }
 
@@ -189,11 +204,18 @@ pub async fn reset(
 }
 
 fn target_of(p: &Params) -> Result<rules::scaling::Target, ApiError> {
-    let t = p.target.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| ApiError::bad_data("missing parameter \"target\""))?;
+    let t = p
+        .target
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_data("missing parameter \"target\""))?;
     t.parse().map_err(ApiError::bad_data)
 }
 
-pub async fn target_status(State(st): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+pub async fn target_status(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     let target = target_of(&params(b"", &q)?)?;
     let s = actions(&st)?.target_status(&target).await.map_err(api_error)?;
     Ok(success_value(&json!({"target": target.to_string(), "status": s})))
@@ -229,7 +251,13 @@ pub async fn restart(
     manual(&st, &actor, target, Op::Restart { instance }, justification).await
 }
 
-async fn manual(st: &AppState, actor: &Actor, target: rules::scaling::Target, op: Op, justification: String) -> Result<Response, ApiError> {
+async fn manual(
+    st: &AppState,
+    actor: &Actor,
+    target: rules::scaling::Target,
+    op: Op,
+    justification: String,
+) -> Result<Response, ApiError> {
     let a = actions(st)?;
     let done = a.manual(&who(actor), target, op, justification).await.map_err(api_error)?;
     if done.status == Status::Failed {
