@@ -487,16 +487,22 @@ impl Actions {
             }
         };
         let decision = run.mem.scaling.decide(d, now, status.replicas, metric, predicted);
+        if !decision.act {
+            // Read fine and nothing to try: a half-open circuit closes.
+            run.mem.breaker.reachable(now);
+        }
         run.last_decision = Some(serde_json::to_value(&decision).unwrap_or(Json::Null));
         let target = d.target.to_string();
+        if metric.is_finite() {
+            self.write_series(&[("tickdb_scaling_metric", &run.name, &target, metric)]).await;
+        }
         self.write_series(&[
-            ("tickdb_scaling_metric", &run.name, &target, metric),
             ("tickdb_scaling_current_replicas", &run.name, &target, f64::from(status.replicas)),
             ("tickdb_scaling_ready_replicas", &run.name, &target, f64::from(status.ready)),
             ("tickdb_scaling_desired_replicas", &run.name, &target, f64::from(decision.desired)),
         ])
         .await;
-        if let Some(p) = predicted {
+        if let Some(p) = predicted.filter(|p| p.is_finite()) {
             self.write_series(&[("tickdb_scaling_predicted_metric", &run.name, &target, p)]).await;
         }
         if !decision.act {
@@ -557,6 +563,9 @@ impl Actions {
             names
         };
         let decisions = run.mem.recovery.observe(d, now, &failing);
+        if !decisions.iter().any(|(_, d)| matches!(d, RecoveryDecision::Restart { .. })) {
+            run.mem.breaker.reachable(now);
+        }
         let target = d.target.to_string();
         let restarts: usize = run.mem.recovery.restarts().values().sum();
         self.write_series(&[
@@ -620,7 +629,8 @@ impl Actions {
     }
 
     /// Runs a decided action according to the mode. Returns true if it counts as done for the
-    /// policy's memory (executed, or decided in dry-run, or parked for approval).
+    /// policy's memory: executed, or decided in dry-run. A parked action (approve mode) is not
+    /// done yet: its approval records it.
     #[allow(clippy::too_many_arguments)]
     async fn act(
         self: &Arc<Self>,
@@ -665,7 +675,7 @@ impl Actions {
                 if let Op::Scale { replicas } = op {
                     run.mem.scaling.record_action(now, before.unwrap_or(replicas), before.unwrap_or(replicas));
                 }
-                true
+                false
             }
             Mode::DryRun => {
                 let ev = self.event(&Who::policy(&run.name), &target, &op, before, reason, "dry_run");

@@ -720,6 +720,14 @@ impl Breaker {
         }
         false
     }
+    /// The target answered a read: a half-open circuit closes (the engine is back), so its
+    /// alert resolves even when no action is due; an open or closed one is unchanged.
+    pub fn reachable(&mut self, now_ms: i64) {
+        if self.state(now_ms) == BreakerState::HalfOpen {
+            self.success();
+        }
+    }
+
     /// Closes the circuit by hand (an operator's reset).
     pub fn reset(&mut self) {
         self.success();

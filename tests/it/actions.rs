@@ -263,6 +263,19 @@ async fn recovery_dry_run_and_approval_on_docker() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(all(&d, "appr"), 1);
+    // Manual restart of a whole service, and its status.
+    let r = s
+        .post_raw("/api/v1/admin/targets/restart", Some("application/json"), br#"{"target":"docker/web","justification":"stuck"}"#.to_vec())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["data"]["changed"].as_array().unwrap().len(), 2, "{v}");
+    let st = s.get_params("/api/v1/admin/targets/status", &[("target", "docker/web")]).await;
+    let v: Value = serde_json::from_str(&st.body).unwrap();
+    assert_eq!(v["data"]["status"]["replicas"], 2, "{v}");
+    let r = s.get_params("/api/v1/admin/targets/status", &[("target", "deployment/x")]).await;
+    assert_eq!(r.status, 400, "no kubernetes actuator here: {}", r.body);
+    assert!(r.body.contains("no kubernetes actuator is configured"), "{}", r.body);
     s.stop().await;
 }
 

@@ -344,6 +344,14 @@ fn breaker_opens_after_consecutive_failures_and_tries_again() {
     assert!(b.allows(1_200_004));
     b.success();
     assert_eq!(b.state(1_200_005), BreakerState::Closed);
+    // Open, then half-open: a good read with nothing to try closes it; while open it does not.
+    for t in 0..3 {
+        b.failure(&def, 2_000_000 + t, "e");
+    }
+    b.reachable(2_000_010);
+    assert!(matches!(b.state(2_000_010), BreakerState::Open { .. }));
+    b.reachable(2_600_003);
+    assert_eq!(b.state(2_600_003), BreakerState::Closed);
     assert!(!b.is_open());
     assert_eq!(b.failures(), 0);
 }
