@@ -338,11 +338,20 @@ impl Actions {
         (self.opts.clock)()
     }
 
-    /// Checks a set of policies from every rule file: names unique, actuators configured.
+    /// Checks a set of policies from every rule file: names unique, one policy of each kind per
+    /// target (two scaling policies on one target would undo each other), actuators configured.
     pub fn check(&self, specs: &[PolicySpec]) -> Result<(), String> {
         let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut targets: HashMap<(&'static str, String), &str> = HashMap::new();
         let mut errs = Vec::new();
         for s in specs {
+            let key = (s.entry.def.kind(), s.entry.def.target().to_string());
+            if let Some(other) = targets.insert(key.clone(), &s.entry.name) {
+                errs.push(format!(
+                    "{}:{}: {} policy {:?} acts on {}, like policy {other:?}: one {} policy per target",
+                    s.file, s.entry.line, key.0, s.entry.name, key.1, key.0
+                ));
+            }
             if let Some(other) = seen.insert(&s.entry.name, &s.file) {
                 errs.push(format!(
                     "{}: policy {:?} is also defined in {other}: policy names are unique",

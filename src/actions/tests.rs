@@ -283,3 +283,29 @@ async fn recovery_restarts_down_instances_then_escalates() {
         e.alerts.lock().iter().rev().find(|a| a.labels["alertname"] == "TickdbRecoveryExhausted").unwrap().resolved
     );
 }
+
+#[tokio::test]
+async fn policies_are_checked_across_files() {
+    let e = env();
+    let spec = |file: &str, name: &str, yaml: &str| {
+        let f = rules::file::parse(file, yaml).unwrap();
+        PolicySpec {
+            file: file.into(),
+            group: "g".into(),
+            interval_ms: None,
+            entry: f.groups[0].policies.iter().find(|p| p.name == name).unwrap().clone(),
+        }
+    };
+    let a = spec("a.yml", "s1", "groups: [{name: g, rules: [{scaling: s1, target: docker/game, expr: x}]}]");
+    let b = spec("b.yml", "s2", "groups: [{name: g, rules: [{scaling: s2, target: docker/game, expr: y}]}]");
+    let r = spec("b.yml", "r", "groups: [{name: g, rules: [{recovery: r, target: docker/game}]}]");
+    let k = spec("c.yml", "k", "groups: [{name: g, rules: [{scaling: k, target: deployment/x, expr: y}]}]");
+    let dup = spec("d.yml", "s1", "groups: [{name: g, rules: [{scaling: s1, target: docker/other, expr: y}]}]");
+    assert!(e.actions.check(&[a.clone(), r.clone()]).is_ok(), "a scaling and a recovery policy may share a target");
+    let err = e.actions.check(&[a.clone(), b]).unwrap_err();
+    assert!(err.contains("scaling policy \"s2\" acts on docker/game, like policy \"s1\""), "{err}");
+    let err = e.actions.check(&[a.clone(), dup]).unwrap_err();
+    assert!(err.contains("policy \"s1\" is also defined in a.yml"), "{err}");
+    let err = e.actions.check(&[k]).unwrap_err();
+    assert!(err.contains("no kubernetes actuator is configured"), "{err}");
+}

@@ -265,7 +265,11 @@ async fn recovery_dry_run_and_approval_on_docker() {
     assert_eq!(all(&d, "appr"), 1);
     // Manual restart of a whole service, and its status.
     let r = s
-        .post_raw("/api/v1/admin/targets/restart", Some("application/json"), br#"{"target":"docker/web","justification":"stuck"}"#.to_vec())
+        .post_raw(
+            "/api/v1/admin/targets/restart",
+            Some("application/json"),
+            br#"{"target":"docker/web","justification":"stuck"}"#.to_vec(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v: Value = serde_json::from_str(&r.body).unwrap();
