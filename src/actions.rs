@@ -246,6 +246,37 @@ pub struct PolicyView {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub restarts_last_hour: BTreeMap<String, usize>,
     pub definition: Json,
+    /// Shown from the end of the last evaluation: the policy is evaluating now.
+    pub evaluating: bool,
+}
+
+fn view_of(g: &mut PolicyRun, now: i64, evaluating: bool) -> PolicyView {
+    let state = g.mem.breaker.state(now);
+    let (cooldown_until_ms, restarts) = match &g.def {
+        PolicyDef::Scaling(d) => (g.mem.scaling.cooldown_until(d).filter(|&t| t > now), BTreeMap::new()),
+        PolicyDef::Recovery(_) => (None, g.mem.recovery.restarts()),
+    };
+    PolicyView {
+        name: g.name.clone(),
+        kind: g.def.kind(),
+        file: g.file.clone(),
+        group: g.group.clone(),
+        target: g.def.target().to_string(),
+        mode: g.def.mode(),
+        interval_ms: g.interval_ms,
+        breaker: json!({
+            "state": state,
+            "failures": g.mem.breaker.failures(),
+            "last_error": g.mem.breaker.last_error(),
+        }),
+        last_eval_ms: g.last_eval_ms,
+        last_decision: g.last_decision.clone(),
+        last_error: g.last_error.clone(),
+        cooldown_until_ms,
+        restarts_last_hour: restarts,
+        definition: serde_json::to_value(&g.def).unwrap_or(Json::Null),
+        evaluating,
+    }
 }
 
 /// A loaded policy: where it comes from and how often it runs.
@@ -297,6 +328,8 @@ pub struct Actions {
     history: Mutex<History>,
     /// Saved memories of policies not loaded (yet): taken by a policy of the same name.
     saved: Mutex<BTreeMap<String, PolicyMemory>>,
+    /// Each policy's view as of its last evaluation (for the API while it evaluates).
+    views: Mutex<BTreeMap<String, PolicyView>>,
     /// Stops the running policy tasks (replaced at every update).
     stop: Mutex<watch::Sender<bool>>,
     save_lock: Mutex<()>,
@@ -329,6 +362,7 @@ impl Actions {
             policies: Mutex::new(BTreeMap::new()),
             history: Mutex::new(History { next_id: saved.next_id.max(1), records: saved.history }),
             saved: Mutex::new(saved.policies),
+            views: Mutex::new(BTreeMap::new()),
             stop: Mutex::new(watch::channel(false).0),
             save_lock: Mutex::new(()),
         })
@@ -471,9 +505,11 @@ impl Actions {
         self.save().await;
     }
 
-    /// Takes a policy's memory for the next save.
-    fn remember(&self, run: &PolicyRun) {
+    /// Takes a policy's memory for the next save, and its view for the API.
+    fn remember(&self, run: &mut PolicyRun) {
         self.saved.lock().insert(run.name.clone(), run.mem.clone());
+        let v = view_of(run, self.now(), false);
+        self.views.lock().insert(run.name.clone(), v);
     }
 
     async fn eval_scaling(
@@ -844,7 +880,7 @@ impl Actions {
             Status::Failed => self.failure(&mut g, now, done.error.as_deref().unwrap_or("failed")),
             _ => {}
         }
-        self.remember(&g);
+        self.remember(&mut g);
         drop(g);
         self.save().await;
         Ok(done)
@@ -907,7 +943,7 @@ impl Actions {
                 let mut g = run.lock().await;
                 if g.def.target() == &target {
                     g.mem.scaling.record_action(now, b, a);
-                    self.remember(&g);
+                    self.remember(&mut g);
                 }
             }
         }
@@ -927,7 +963,7 @@ impl Actions {
         g.mem.breaker.reset();
         let now = self.now();
         self.breaker_alert(&mut g, now);
-        self.remember(&g);
+        self.remember(&mut g);
         drop(g);
         self.save().await;
         Ok(())
@@ -939,36 +975,21 @@ impl Actions {
 
     /// The loaded policies and their state.
     pub async fn policies(&self) -> Vec<PolicyView> {
-        let runs: Vec<_> = self.policies.lock().values().cloned().collect();
+        let runs: Vec<_> = self.policies.lock().iter().map(|(n, r)| (n.clone(), r.clone())).collect();
         let now = self.now();
         let mut out = Vec::new();
-        for run in runs {
-            let mut g = run.lock().await;
-            let state = g.mem.breaker.state(now);
-            let (cooldown_until_ms, restarts) = match &g.def {
-                PolicyDef::Scaling(d) => (g.mem.scaling.cooldown_until(d).filter(|&t| t > now), BTreeMap::new()),
-                PolicyDef::Recovery(_) => (None, g.mem.recovery.restarts()),
-            };
-            out.push(PolicyView {
-                name: g.name.clone(),
-                kind: g.def.kind(),
-                file: g.file.clone(),
-                group: g.group.clone(),
-                target: g.def.target().to_string(),
-                mode: g.def.mode(),
-                interval_ms: g.interval_ms,
-                breaker: json!({
-                    "state": state,
-                    "failures": g.mem.breaker.failures(),
-                    "last_error": g.mem.breaker.last_error(),
-                }),
-                last_eval_ms: g.last_eval_ms,
-                last_decision: g.last_decision.clone(),
-                last_error: g.last_error.clone(),
-                cooldown_until_ms,
-                restarts_last_hour: restarts,
-                definition: serde_json::to_value(&g.def).unwrap_or(Json::Null),
-            });
+        for (name, run) in runs {
+            // A policy mid-evaluation (an actuator call may take seconds) shows its view from
+            // the end of its last evaluation rather than making the API wait.
+            if let Ok(mut g) = run.try_lock() {
+                out.push(view_of(&mut g, now, false));
+                continue;
+            }
+            let cached = self.views.lock().get(&name).cloned();
+            match cached {
+                Some(v) => out.push(PolicyView { evaluating: true, ..v }),
+                None => out.push(view_of(&mut *run.lock().await, now, false)),
+            }
         }
         out
     }

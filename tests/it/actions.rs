@@ -102,13 +102,14 @@ async fn scaling_policy_scales_a_docker_service_1_3_2() {
     expr: max(game_load_percent)
     target_value: 50
     min_replicas: 1
-    max_replicas: 5
+    max_replicas: 3
     cooldown: 0s
     scale_up: {policies: [{type: percent, value: 200, period: 1s}]}
     scale_down: {stabilization_window: 0s, policies: [{type: replicas, value: 1, period: 1s}]}
 ";
     let (s, _tmp) = docker_server(&d, yaml).await;
-    // 150% of target on one replica: ceil(1 × 150/50) = 3.
+    // 150% of target on one replica: ceil(1 × 150/50) = 3, which is also max_replicas, so later
+    // evaluations at 150 (before the next sample) stay there.
     let t_write = now_ms();
     set(&s, "game_load_percent", 150.0).await;
     wait_until("3 running replicas", 60, || async { running(&d, "game") == 3 }).await;
