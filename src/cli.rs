@@ -376,6 +376,9 @@ pub struct ServeArgs {
     /// WAL fsync policy: always, never or interval:<duration> (e.g. interval:1s). [default: always]
     #[arg(long)]
     pub wal_fsync: Option<String>,
+    /// Snappy-compress WAL records, as Prometheus does by default. [default: true]
+    #[arg(long)]
+    pub wal_compression: Option<bool>,
     /// Accept samples up to this far behind a series' newest sample (0 = in order only). [default: 0s]
     #[arg(long)]
     pub out_of_order_time_window: Option<PromDuration>,
@@ -469,6 +472,7 @@ impl ServeArgs {
         set(&mut cfg.auth.require_on_loopback, &self.auth_require_on_loopback);
         set(&mut cfg.storage.maintain_interval, &self.maintain_interval);
         set(&mut cfg.storage.wal_fsync, &self.wal_fsync);
+        set(&mut cfg.storage.wal_compression, &self.wal_compression);
         set(&mut cfg.storage.out_of_order_time_window, &self.out_of_order_time_window);
         set(&mut cfg.storage.retention_size, &self.retention_size);
         set(&mut cfg.storage.max_series, &self.max_series);

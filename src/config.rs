@@ -121,6 +121,9 @@ pub struct StorageConfig {
     /// `interval:<duration>` (e.g. `interval:1s`; acknowledged once written to the OS, fsync'd
     /// in the background) or `never` (only segment cuts, checkpoints and shutdown fsync).
     pub wal_fsync: String,
+    /// Snappy-compress WAL records when that makes them smaller (Prometheus's
+    /// `--storage.tsdb.wal-compression`, on by default there too; both read either).
+    pub wal_compression: bool,
     /// How far behind a series' newest sample a sample is still accepted (0 = in-order only,
     /// like Prometheus's `out_of_order_time_window`).
     pub out_of_order_time_window: PromDuration,
@@ -272,6 +275,7 @@ impl Default for StorageConfig {
             retention: PromDuration::from_secs(15 * 86400),
             maintain_interval: PromDuration::from_secs(60),
             wal_fsync: "always".into(),
+            wal_compression: true,
             out_of_order_time_window: PromDuration::default(),
             retention_size: 0,
             max_series: 0,
@@ -419,6 +423,7 @@ impl Config {
             ("auth-require-on-loopback", self.auth.require_on_loopback.to_string()),
             ("maintain-interval", self.storage.maintain_interval.to_string()),
             ("wal-fsync", self.storage.wal_fsync.clone()),
+            ("wal-compression", self.storage.wal_compression.to_string()),
             ("out-of-order-time-window", self.storage.out_of_order_time_window.to_string()),
             ("retention-size", self.storage.retention_size.to_string()),
             ("max-series", self.storage.max_series.to_string()),

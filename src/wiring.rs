@@ -66,6 +66,7 @@ pub fn db_options(cfg: &Config, reg: &Registry) -> DbOptions {
         },
         registry: reg.clone(),
         fsync: cfg.fsync_policy().unwrap_or(storage::wal::FsyncPolicy::Always),
+        wal_compression: cfg.storage.wal_compression,
         ..DbOptions::default()
     }
 }

@@ -73,6 +73,8 @@ pub struct DbOptions {
     pub fsync: FsyncPolicy,
     /// WAL segment size in bytes (a multiple of the 32 KiB page size).
     pub wal_segment_size: usize,
+    /// Snappy-compress WAL records (Prometheus's `--storage.tsdb.wal-compression`).
+    pub wal_compression: bool,
     pub label_limits: LabelLimits,
     /// Maximum number of head series; 0 = unlimited.
     pub max_series: usize,
@@ -103,6 +105,7 @@ impl Default for DbOptions {
             out_of_order_window_ms: 0,
             fsync: FsyncPolicy::Always,
             wal_segment_size: DEFAULT_WAL_SEGMENT_SIZE,
+            wal_compression: true,
             label_limits: LabelLimits::default(),
             max_series: 0,
             registry: Registry::default(),
@@ -183,6 +186,7 @@ impl Db {
             max_series: opts.max_series,
             min_valid_time,
             wal_segment_size: opts.wal_segment_size,
+            wal_compression: opts.wal_compression,
             registry: opts.registry.clone(),
         })?;
         let compactor = Compactor::new(compaction_ranges(opts.block_range_ms, opts.retention_ms));

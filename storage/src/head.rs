@@ -83,6 +83,8 @@ pub struct HeadOptions {
     pub min_valid_time: Timestamp,
     /// WAL segment size in bytes (a multiple of the 32 KiB page size).
     pub wal_segment_size: usize,
+    /// Snappy-compress WAL records.
+    pub wal_compression: bool,
     pub registry: Registry,
 }
 
@@ -97,6 +99,7 @@ impl Default for HeadOptions {
             max_series: 0,
             min_valid_time: i64::MIN,
             wal_segment_size: crate::wal::DEFAULT_SEGMENT_SIZE,
+            wal_compression: true,
             registry: Registry::default(),
         }
     }

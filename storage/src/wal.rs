@@ -120,19 +120,26 @@ pub struct WalOptions {
     /// a single record larger than a segment gets a segment of its own).
     pub segment_size: usize,
     pub fsync: FsyncPolicy,
+    /// Snappy-compress each record when that makes it smaller (Prometheus's
+    /// `--storage.tsdb.wal-compression`, on by default there too); readers handle both.
+    pub compression: bool,
     /// Where the `tickdb_wal_*` metrics are registered (a private registry if `None`).
     pub registry: Option<Registry>,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_size: DEFAULT_SEGMENT_SIZE, fsync: FsyncPolicy::Always, registry: None }
+        WalOptions { segment_size: DEFAULT_SEGMENT_SIZE, fsync: FsyncPolicy::Always, compression: true, registry: None }
     }
 }
 
 impl fmt::Debug for WalOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WalOptions").field("segment_size", &self.segment_size).field("fsync", &self.fsync).finish()
+        f.debug_struct("WalOptions")
+            .field("segment_size", &self.segment_size)
+            .field("fsync", &self.fsync)
+            .field("compression", &self.compression)
+            .finish()
     }
 }
 
@@ -293,7 +300,7 @@ impl Wal {
         }
         .ok_or_else(|| Error::Other("WAL segment index space exhausted".into()))?;
         let first = segs.first().map_or(next, |(i, _)| *i);
-        let seg = SegmentWriter::create(dir, next)?;
+        let seg = SegmentWriter::create(dir, next)?.compressed(opts.compression);
         fsync_dir(dir)?;
         metrics.segment_current.set(f64::from(next));
 
@@ -514,7 +521,7 @@ impl Shared {
         self.observe_fsync(t0);
         let next =
             w.seg.index.checked_add(1).ok_or_else(|| Error::Other("WAL segment index space exhausted".into()))?;
-        let seg = SegmentWriter::create(&self.dir, next)?;
+        let seg = SegmentWriter::create(&self.dir, next)?.compressed(self.opts.compression);
         fsync_dir(&self.dir)?;
         w.seg = seg;
         self.metrics.segment_current.set(f64::from(next));

@@ -301,8 +301,12 @@ fn out_of_order_one_hour_window_end_to_end() {
 #[test]
 fn wal_segment_size_reaches_the_wal() {
     let d = tempfile::tempdir().unwrap();
-    let db =
-        Db::open(d.path(), DbOptions { wal_segment_size: 64 * 1024, fsync: FsyncPolicy::Never, ..opts() }).unwrap();
+    let db = Db::open(
+        d.path(),
+        // Uncompressed, so these records fill more than one 64 KiB segment.
+        DbOptions { wal_segment_size: 64 * 1024, wal_compression: false, fsync: FsyncPolicy::Never, ..opts() },
+    )
+    .unwrap();
     let pad = "x".repeat(200);
     let l = Labels::from_pairs([("__name__", "m"), ("pad", pad.as_str())]);
     for k in 0..400 {

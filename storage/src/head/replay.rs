@@ -167,8 +167,12 @@ pub(crate) fn open(opts: HeadOptions) -> Result<Arc<Head>> {
         mapped.entry(c.series_ref).or_default().push(c);
     }
     let wal_dir = dir.join(WAL_DIR);
-    let wal_opts =
-        WalOptions { segment_size: opts.wal_segment_size, fsync: opts.fsync, registry: Some(opts.registry.clone()) };
+    let wal_opts = WalOptions {
+        segment_size: opts.wal_segment_size,
+        fsync: opts.fsync,
+        compression: opts.wal_compression,
+        registry: Some(opts.registry.clone()),
+    };
     let mut head = Head::new_empty(opts, None, Some(mapper));
     head.set_min_valid_time(head.opts.min_valid_time);
     let started = std::time::Instant::now();

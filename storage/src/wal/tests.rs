@@ -13,7 +13,8 @@ use crate::reader::Interval;
 const SMALL_SEGMENT: usize = 2 * PAGE_SIZE;
 
 fn opts(segment_size: usize, fsync: FsyncPolicy) -> WalOptions {
-    WalOptions { segment_size, fsync, registry: Some(Registry::new()) }
+    // Uncompressed: the framing tests reason about record sizes (see the compressed tests).
+    WalOptions { segment_size, fsync, compression: false, registry: Some(Registry::new()) }
 }
 
 fn samples_record(n: usize, seed: u64) -> Record {
@@ -228,8 +229,12 @@ fn multi_page_records_span_segments() {
 
 /// Writes records; returns the dir and the byte range of the last record in the last segment.
 fn wal_with_last_record(last_len: usize) -> (tempfile::TempDir, Vec<Record>, u32, u64, u64) {
+    wal_with_last_record_in(last_len, false)
+}
+
+fn wal_with_last_record_in(last_len: usize, compression: bool) -> (tempfile::TempDir, Vec<Record>, u32, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(dir.path(), opts(4 * PAGE_SIZE, FsyncPolicy::Never)).unwrap();
+    let wal = Wal::open(dir.path(), WalOptions { compression, ..opts(4 * PAGE_SIZE, FsyncPolicy::Never) }).unwrap();
     let mut recs: Vec<Record> = (0..20).map(|i| samples_record(40, i)).collect();
     log_all(&wal, &recs);
     let last = samples_record(last_len, 99);
@@ -277,6 +282,18 @@ fn check_torn_at(src: &Path, recs: &[Record], seg: u32, start: u64, cut: u64) {
     assert!(stats.corruption.is_none(), "cut at {cut}: {:?}", stats.corruption);
     assert_eq!(got[..n], recs[..n]);
     assert_eq!(got[n..], recs[..1]);
+}
+
+/// The same with snappy-compressed records (the default): every cut of the last record loses
+/// only that record, and the repaired log takes uncompressed records after compressed ones.
+#[test]
+fn torn_tail_of_a_compressed_record() {
+    let (dir, recs, seg, start, end) = wal_with_last_record_in(3000, true);
+    let raw = 3000 * 12;
+    assert!(end - start < raw as u64 * 9 / 10, "compressed: {} bytes for ~{raw}", end - start);
+    for cut in (start..end).step_by(97).chain([end - 1]) {
+        check_torn_at(dir.path(), &recs, seg, start, cut);
+    }
 }
 
 #[test]
@@ -624,8 +641,16 @@ fn promtool_replays_our_wal() {
         return;
     };
     assert!(out.status.success());
+    // Uncompressed and snappy-compressed (the default) records.
+    for compression in [false, true] {
+        promtool_replays_our_wal_with(compression);
+    }
+}
+
+fn promtool_replays_our_wal_with(compression: bool) {
     let db = tempfile::tempdir().unwrap();
-    let wal = Wal::open(&db.path().join("wal"), opts(SMALL_SEGMENT, FsyncPolicy::Never)).unwrap();
+    let wal = Wal::open(&db.path().join("wal"), WalOptions { compression, ..opts(SMALL_SEGMENT, FsyncPolicy::Never) })
+        .unwrap();
     let t0 = 1_763_770_000_000i64;
     let series = (1..=3u64).map(|r| RefSeries {
         ref_: r,
