@@ -35,7 +35,7 @@ use storage::{Appendable, Labels};
 use tokio::sync::watch;
 
 use crate::actuators::{Actuator, ActuatorError, ActuatorKind, InstanceHealth};
-use crate::server::admin::{AuditEvent, AuditSink};
+use crate::server::admin::{Actor, AuditEvent, AuditSink};
 
 #[cfg(test)]
 #[path = "actions/tests.rs"]
@@ -60,23 +60,17 @@ pub struct ActionsOptions {
     pub default_interval_ms: i64,
 }
 
-/// Who asks for an action (a policy, or an operator through the API).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Who {
-    pub subject: String,
-    pub role: String,
-    pub source_ip: String,
-    pub user_agent: String,
-}
+/// Who asks for an action: an operator through the API (the admin API's [`Actor`]), or a
+/// policy ([`policy_actor`]).
+pub type Who = Actor;
 
-impl Who {
-    fn policy(name: &str) -> Who {
-        Who {
-            subject: format!("policy:{name}"),
-            role: "policy".into(),
-            source_ip: String::new(),
-            user_agent: "tickdb".into(),
-        }
+/// The actor of a policy's own actions: `policy:<name>`, role `policy`.
+fn policy_actor(name: &str) -> Actor {
+    Actor {
+        subject: format!("policy:{name}"),
+        role: "policy".into(),
+        source_ip: String::new(),
+        user_agent: "tickdb".into(),
     }
 }
 
@@ -512,6 +506,21 @@ impl Actions {
         self.views.lock().insert(run.name.clone(), v);
     }
 
+    /// The target's replicas; a failed read counts toward the policy's breaker.
+    async fn read_status(
+        &self,
+        run: &mut PolicyRun,
+        target: &Target,
+        now: i64,
+    ) -> Result<crate::actuators::ReplicaStatus, String> {
+        let actuator = self.actuator(target.actuator).map_err(|e| e.to_string())?;
+        actuator.status(target).await.map_err(|e| {
+            let msg = format!("reading {target}: {e}");
+            self.failure(run, now, &msg);
+            msg
+        })
+    }
+
     async fn eval_scaling(
         self: &Arc<Self>,
         run: &mut PolicyRun,
@@ -523,14 +532,7 @@ impl Actions {
             Some(e) => Some(self.metric(e, now).await?),
             None => None,
         };
-        let actuator = self.actuator(d.target.actuator).map_err(|e| e.to_string())?;
-        let status = match actuator.status(&d.target).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.failure(run, now, &format!("reading {}: {e}", d.target));
-                return Err(format!("reading {}: {e}", d.target));
-            }
-        };
+        let status = self.read_status(run, &d.target, now).await?;
         let decision = run.mem.scaling.decide(d, now, status.replicas, metric, predicted);
         if !decision.act {
             // Read fine and nothing to try: a half-open circuit closes.
@@ -576,14 +578,7 @@ impl Actions {
         now: i64,
     ) -> Result<(), String> {
         let failing: Vec<String> = if d.expr.is_empty() {
-            let actuator = self.actuator(d.target.actuator).map_err(|e| e.to_string())?;
-            let status = match actuator.status(&d.target).await {
-                Ok(s) => s,
-                Err(e) => {
-                    self.failure(run, now, &format!("reading {}: {e}", d.target));
-                    return Err(format!("reading {}: {e}", d.target));
-                }
-            };
+            let status = self.read_status(run, &d.target, now).await?;
             if status.instances.is_empty() {
                 // Kubernetes: the workload as a whole, when fewer replicas are ready than asked.
                 if status.ready < status.replicas { vec![String::new()] } else { vec![] }
@@ -694,7 +689,7 @@ impl Actions {
             &target,
             op.clone(),
             mode,
-            Who::policy(&run.name).subject,
+            policy_actor(&run.name).subject,
             reason,
             before,
             now,
@@ -723,7 +718,7 @@ impl Actions {
                 false
             }
             Mode::DryRun => {
-                let ev = self.event(&Who::policy(&run.name), &target, &op, before, reason, "dry_run");
+                let ev = self.event(&policy_actor(&run.name), &target, &op, before, reason, "dry_run");
                 let status = match self.audit(ev).await {
                     Ok(()) => Status::DryRun,
                     Err(e) => {
@@ -744,7 +739,7 @@ impl Actions {
                 if !run.mem.breaker.allows(now) {
                     return false;
                 }
-                let rec = self.execute(&Who::policy(&run.name), rec, None).await;
+                let rec = self.execute(&policy_actor(&run.name), rec, None).await;
                 match rec.status {
                     Status::Succeeded => {
                         run.mem.breaker.success();
@@ -1144,18 +1139,20 @@ impl Actions {
     }
 
     async fn write_series(&self, points: &[(&str, &str, &str, f64)]) {
-        let owned: Vec<(String, String, String, f64)> =
-            points.iter().map(|(n, p, t, v)| (n.to_string(), p.to_string(), t.to_string(), *v)).collect();
-        let (out, now) = (self.opts.out.clone(), self.now());
-        let _ = tokio::task::spawn_blocking(move || write_points(out.as_ref(), now, &owned)).await;
+        let write = self.series_writer(points);
+        let _ = tokio::task::spawn_blocking(write).await;
     }
 
+    /// Small and rare (once per evaluation): on a blocking thread, not waited for.
     fn write_series_sync(&self, points: &[(&str, &str, &str, f64)]) {
+        tokio::task::spawn_blocking(self.series_writer(points));
+    }
+
+    fn series_writer(&self, points: &[(&str, &str, &str, f64)]) -> impl FnOnce() + Send + 'static {
         let owned: Vec<(String, String, String, f64)> =
             points.iter().map(|(n, p, t, v)| (n.to_string(), p.to_string(), t.to_string(), *v)).collect();
         let (out, now) = (self.opts.out.clone(), self.now());
-        // Small and rare (once per evaluation): on a blocking thread, not waited for.
-        tokio::task::spawn_blocking(move || write_points(out.as_ref(), now, &owned));
+        move || write_points(out.as_ref(), now, &owned)
     }
 
     /// Saves history and policy memories (atomically; errors are logged).

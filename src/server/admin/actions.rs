@@ -24,7 +24,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::actions::{ActionError, Actions, Op, Status, Who};
+use crate::actions::{ActionError, Actions, Op, Status};
 use crate::server::AppState;
 use crate::server::admin::{Actor, AuditEvent, SmallBody, admin, required_justification};
 use crate::server::errors::{ApiError, ErrorType};
@@ -32,15 +32,6 @@ use crate::server::json::success_value;
 
 fn actions(st: &AppState) -> Result<Arc<Actions>, ApiError> {
     st.actions.get().cloned().ok_or_else(|| ApiError::unavailable("the action engine is starting up"))
-}
-
-fn who(a: &Actor) -> Who {
-    Who {
-        subject: a.subject.clone(),
-        role: a.role.clone(),
-        source_ip: a.source_ip.clone(),
-        user_agent: a.user_agent.clone(),
-    }
 }
 
 fn api_error(e: ActionError) -> ApiError {
@@ -143,7 +134,7 @@ pub async fn approve(
     a.check_pending(id).map_err(api_error)?;
     // The action's own entry (actuator.scale/restart, actor = the approver) is written before it
     // runs; no entry, no action.
-    let done = a.approve(id, &who(&actor), p.justification).await.map_err(api_error)?;
+    let done = a.approve(id, &actor, p.justification).await.map_err(api_error)?;
     if done.status == Status::AuditFailed {
         return Err(ApiError::unavailable(format!(
             "the audit log cannot be written, so the action was refused: {}",
@@ -171,8 +162,7 @@ pub async fn reject(
         justification: Some(justification),
         ..actor.event("action.reject", format!("action/{id}"))
     };
-    let who = who(&actor);
-    let done = admin(&st)?.audited(ev, async { a.reject(id, &who).await.map_err(api_error) }).await?;
+    let done = admin(&st)?.audited(ev, async { a.reject(id, &actor).await.map_err(api_error) }).await?;
     Ok(success_value(&serde_json::to_value(done).map_err(ApiError::internal)?))
 }
 
@@ -259,7 +249,7 @@ async fn manual(
     justification: String,
 ) -> Result<Response, ApiError> {
     let a = actions(st)?;
-    let done = a.manual(&who(actor), target, op, justification).await.map_err(api_error)?;
+    let done = a.manual(actor, target, op, justification).await.map_err(api_error)?;
     if done.status == Status::Failed {
         let msg = done.error.clone().unwrap_or_default();
         return Err(ApiError::new(ErrorType::Execution, format!("action {} failed: {msg}", done.id)));
